@@ -1,0 +1,385 @@
+"""The hub: the user's handle on one run (pool, transport, collector, renderer).
+
+Runs in: the caller's thread. Constructors allocate, ``start``/``__enter__`` starts the
+threads, ``close`` is idempotent and leaves the terminal clean, and reuse after close
+raises. Shutdown is in-band: pool stopped, queues drained, reporters flushed, collector
+drained up to its stop marker, one final frame drawn, display stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from types import TracebackType
+from typing import IO, Any, Literal, TypeVar
+
+from ._collector import Collector
+from ._errors import TaskCancelled
+from ._flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER
+from ._procpool import ProcessPool
+from ._pump import Pump
+from ._render import OffView, PlainView, RenderThread, View
+from ._reporter import Reporter, _check_description, _check_total
+from ._state import ProgressState, Snapshot, TaskView
+from ._threadpool import ThreadPool
+from ._wire import FAILED
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Backend = Literal["thread", "process"]
+ProgressMode = Literal["auto", "rich", "plain", "off"]
+OnError = Literal["raise", "collect"]
+
+_BACKENDS = ("thread", "process")
+_MODES = ("auto", "rich", "plain", "off")
+_START_METHODS = ("fork", "spawn", "forkserver")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Stands in for a failed item's result when ``map(..., on_error="collect")``."""
+
+    index: int
+    task: str
+    description: str
+    error: BaseException
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def _positive_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or value == float("inf"):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+class Hub:
+    """One live progress display fed by any number of threads or processes.
+
+    Args:
+        backend: ``"thread"`` or ``"process"``: where ``map``/``submit`` run functions.
+        workers: pool size (default: the number of CPUs).
+        progress: ``"auto"`` (Rich on a terminal, plain lines otherwise), ``"rich"``,
+            ``"plain"`` or ``"off"`` (collect only).
+        refresh: frames per second, a ceiling (unchanged frames are not redrawn).
+        flush_interval: seconds between a worker's progress messages (latency vs. cost).
+        start_method: multiprocessing start method for the process backend (default: the
+            platform's). Processes you start yourself must use ``hub.mp_context``.
+        file: where the display goes (default: stderr, like tqdm).
+    """
+
+    def __init__(
+        self,
+        backend: Backend = "thread",
+        workers: int | None = None,
+        *,
+        progress: ProgressMode = "auto",
+        refresh: float = 10.0,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        start_method: str | None = None,
+        file: IO[str] | None = None,
+        title: str | None = None,
+        log_every: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        view: View | None = None,
+    ) -> None:
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        if progress not in _MODES:
+            raise ValueError(f"progress must be one of {_MODES}, got {progress!r}")
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive int, got {workers!r}")
+        if start_method is not None and start_method not in _START_METHODS:
+            raise ValueError(f"start_method must be one of {_START_METHODS}, got {start_method!r}")
+        self.backend = backend
+        self.workers = workers
+        self.progress = progress
+        self.refresh = _positive_number("refresh", refresh)
+        self.flush_interval = _positive_number("flush_interval", flush_interval)
+        self.log_every = _positive_number("log_every", log_every)
+        self.mp_context: BaseContext = multiprocessing.get_context(start_method)
+        self.title = title
+        self._file = file
+        self._clock = clock
+        self._custom_view = view
+        self._state_name = "new"
+        self._ids = itertools.count(1)
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._state = ProgressState(clock=clock)
+        self._collector = Collector(self._inbox, self._state, self._lock)
+        self._render: RenderThread | None = None
+        self._pump: Pump | None = None
+        self._pool: ThreadPool | ProcessPool | None = None
+        self._queues: list[Any] = []
+        self._pool_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Hub:
+        if self._state_name == "closed":
+            raise RuntimeError("this Hub is closed; create a new one for another run")
+        if self._state_name == "started":
+            return self
+        self._state_name = "started"
+        view = self._custom_view or self._make_view()
+        if isinstance(view, PlainView):
+            self._collector.listeners.append(view.on_event)
+        self._render = RenderThread(view, self._state, self._lock, self._collector.logs,
+                                    self.refresh, self._clock)
+        self._collector.start()
+        self._render.start()
+        return self
+
+    def close(self, kill: bool = False) -> None:
+        """Stop workers, apply every pending update, draw a final frame, restore the terminal.
+
+        With ``kill``, running process workers are terminated and running thread tasks are
+        interrupted at their next ``advance``. Idempotent.
+        """
+        if self._state_name != "started":
+            self._state_name = "closed"
+            return
+        self._state_name = "closing"
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(kill=kill)
+            if self._pump is not None:
+                self._pump.stop()
+            FLUSHER.flush_all()
+            self._collector.stop()
+            with self._lock:
+                self._state.close()
+            if self._render is not None:
+                self._render.stop()
+        finally:
+            FLUSHER.forget_channel(self._inbox)
+            for q in self._queues:
+                FLUSHER.forget_channel(q)
+                try:
+                    q.close()
+                except (OSError, ValueError):
+                    pass
+            self._state_name = "closed"
+
+    def __enter__(self) -> Hub:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(kill=isinstance(exc, (KeyboardInterrupt, SystemExit)))
+
+    # -- reporters ------------------------------------------------------------------------
+    def reporter(self, description: str = "", total: float | None = None) -> Reporter:
+        """A reporter for a task you run yourself, in a thread or a process you start.
+
+        It owns a dedicated ``multiprocessing.Queue`` (so a killed process can only wedge
+        its own queue), which is why processes must come from ``hub.mp_context``. For many
+        tasks inside one process, make sub-tasks with ``reporter.task(...)``.
+        """
+        self._require_started()
+        description = _check_description(description)
+        total = _check_total(total)
+        q = self.mp_context.Queue()
+        self._queues.append(q)
+        pump = self._ensure_pump()
+        pump.call_soon(lambda: pump.watch(q, self._inbox.put))
+        rep = Reporter(q, f"r{next(self._ids)}", description, total,
+                       flush_interval=self.flush_interval)
+        with FLUSHER.lock:
+            rep._flush_locked(self._inbox)  # register it now, in order, via the inbox
+        FLUSHER.register(rep, self.flush_interval)
+        return rep
+
+    # -- running functions ----------------------------------------------------------------
+    def submit(
+        self,
+        fn: Callable[[T, Reporter], R],
+        item: T,
+        description: str | None = None,
+        total: float | None = None,
+    ) -> Future[R]:
+        """Run ``fn(item, reporter)`` on the backend; the task shows as its own bar."""
+        self._require_started()
+        task_id = f"t{next(self._ids)}"
+        desc = _check_description(description if description is not None else _name(fn))
+        total = _check_total(total)
+        with self._lock:
+            self._state.add_task(task_id, desc, total)
+        return self._ensure_pool().submit(fn, item, task_id, desc, total)
+
+    def map(
+        self,
+        fn: Callable[[T, Reporter], R],
+        items: Iterable[T],
+        *,
+        description: str | Callable[[T], str] | None = None,
+        total: Callable[[T], float | None] | None = None,
+        on_error: OnError = "raise",
+    ) -> list[R | Failure]:
+        """Run ``fn(item, reporter)`` for every item; results in input order.
+
+        Failure policy: with ``on_error="raise"`` (fail-fast, the default) the first
+        failure cancels the queued items, lets running ones end, and is re-raised here
+        with the worker's traceback as its cause. With ``"collect"`` every item runs and
+        failed ones come back as :class:`Failure` objects. Ctrl-C cancels queued items,
+        stops process workers at once and interrupts thread workers at their next report.
+
+        ``description`` names each item's bar (a prefix string or a callable), ``total``
+        (a callable) gives each bar's size up front so the overall ETA is known early.
+        """
+        if on_error not in ("raise", "collect"):
+            raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
+        if description is not None and not (isinstance(description, str) or callable(description)):
+            raise TypeError("description must be a str, a callable(item) -> str, or None")
+        self._require_started()
+        items = list(items)
+        pool = self._ensure_pool()
+        base = _name(fn)
+        ids = [f"t{next(self._ids)}" for _ in items]
+        descs = []
+        for i, item in enumerate(items):
+            if callable(description):
+                d = description(item)
+            elif isinstance(description, str):
+                d = f"{description} {i + 1}/{len(items)}"
+            else:
+                d = f"{base} {i + 1}/{len(items)}"
+            descs.append(_check_description(str(d)))
+        totals = [_check_total(total(item)) if total is not None else None for item in items]
+        with self._lock:
+            for task_id, d, t in zip(ids, descs, totals):
+                self._state.add_task(task_id, d, t)
+        futures = [pool.submit(fn, item, task_id, d, t)
+                   for item, task_id, d, t in zip(items, ids, descs, totals)]
+        try:
+            if on_error == "raise":
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = next((f for f in futures if f in done and not f.cancelled()
+                               and f.exception() is not None), None)
+                if failed is not None:
+                    pool.cancel_pending("cancelled after another task failed (fail-fast)")
+                    wait(futures)
+                    self.sync()
+                    raise failed.exception()  # type: ignore[misc]
+            else:
+                wait(futures)
+        except BaseException:
+            if not all(f.done() for f in futures):
+                pool.cancel_pending("interrupted")
+                if isinstance(pool, ThreadPool):
+                    pool.interrupt_running("interrupted")
+            raise
+        self.sync()
+        results: list[R | Failure] = []
+        for i, f in enumerate(futures):
+            if f.cancelled():
+                results.append(Failure(i, ids[i], descs[i], TaskCancelled("cancelled")))
+                continue
+            exc = f.exception()
+            if exc is not None:
+                results.append(Failure(i, ids[i], descs[i], exc))
+            else:
+                results.append(f.result())
+        return results
+
+    # -- reading --------------------------------------------------------------------------
+    def sync(self, timeout: float | None = 10.0) -> bool:
+        """Wait until everything reported so far (and flushed by this process) is applied."""
+        if self._state_name not in ("started", "closing"):
+            return True
+        FLUSHER.flush_all()
+        if self._pump is not None and not self._pump.sync(timeout):
+            return False
+        return self._collector.barrier().wait(timeout)
+
+    def snapshot(self, max_rows: int | None = None) -> Snapshot:
+        with self._lock:
+            return self._state.snapshot(max_rows)
+
+    def tasks(self) -> list[TaskView]:
+        """Every task's current view (status, counts, rate, error), in creation order."""
+        with self._lock:
+            return self._state.all_views()
+
+    @property
+    def failed(self) -> list[TaskView]:
+        return [t for t in self.tasks() if t.status == FAILED]
+
+    @property
+    def render_thread(self) -> threading.Thread | None:
+        return self._render.thread if self._render is not None else None
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return self._pool.pids() if self._pool is not None else []
+
+    # -- internals ------------------------------------------------------------------------
+    def _require_started(self) -> None:
+        if self._state_name == "new":
+            raise RuntimeError("the Hub is not started; use 'with fanin.Hub() as hub:' or hub.start()")
+        if self._state_name != "started":
+            raise RuntimeError("this Hub is closed; create a new one for another run")
+
+    def _ensure_pump(self) -> Pump:
+        with self._pool_lock:
+            if self._pump is None:
+                self._pump = Pump()
+                self._pump.start()
+            return self._pump
+
+    def _ensure_pool(self) -> ThreadPool | ProcessPool:
+        if self._pool is not None:
+            return self._pool
+        pump = self._ensure_pump() if self.backend == "process" else None
+        with self._pool_lock:
+            if self._pool is None:
+                if self.backend == "thread":
+                    pool: ThreadPool | ProcessPool = ThreadPool(
+                        self.workers, self._inbox, self._inbox.put, self.flush_interval)
+                else:
+                    assert pump is not None
+                    pool = ProcessPool(self.workers, self.mp_context, pump, self._inbox.put,
+                                       self.flush_interval)
+                pool.start()
+                self._pool = pool
+            return self._pool
+
+    def _make_view(self) -> View:
+        mode = self.progress
+        file = self._file if self._file is not None else sys.stderr
+        if mode == "auto":
+            isatty = getattr(file, "isatty", None)
+            try:
+                tty = bool(isatty()) if isatty is not None else False
+            except (OSError, ValueError):
+                tty = False
+            mode = "rich" if tty else "plain"
+        if mode == "off":
+            return OffView()
+        if mode == "plain":
+            return PlainView(file, every=self.log_every, clock=self._clock)
+        from ._richview import RichView
+
+        return RichView(file=file, header=self.title)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", None) or type(fn).__name__

@@ -1,0 +1,291 @@
+"""The process backend: a small pool of worker processes, one queue pair per worker.
+
+Runs in: the caller (``submit``/``shutdown``) and the pump thread (everything else), plus
+``_worker_main`` in each worker process.
+
+Why our own pool rather than ``ProcessPoolExecutor``: each worker needs its *own* report
+queue (a SIGKILLed worker holding a shared queue's write lock would wedge every other
+writer), results must travel *after* the task's final progress report on the same FIFO
+(so a finished future implies exact counts), and a dead worker must fail only its own
+tasks and be replaced while the run goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import queue
+import signal
+import traceback
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from ._errors import RemoteTraceback, TaskCancelled, WorkerDied
+from ._pump import Pump
+from ._reporter import Reporter
+from ._wire import CANCELLED, FAILED, JobResult, Verdict
+
+PREFETCH = 2  # jobs in flight per worker: hides the dispatch round trip
+ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
+
+
+def _worker_main(task_q: Any, report_q: Any, flush_interval: float) -> None:
+    # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
+    # workers ignore SIGINT and are stopped by the hub instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Drop our copy of the task queue's write end, so the hub's death reads as EOF here.
+    task_q._writer.close()
+    parent = os.getppid()
+    while True:
+        try:
+            job = task_q.get(timeout=ORPHAN_CHECK)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return  # the hub's process is gone: do not linger as an orphan
+            continue
+        except (EOFError, OSError):
+            return
+        if job is None:
+            break
+        job_id, fn, item, task_id, description, total, attempt = job
+        reporter = Reporter(report_q, task_id, description, total,
+                            flush_interval=flush_interval, attempt=attempt)
+        reporter._managed = True
+        reporter.start()
+        try:
+            value = fn(item, reporter)
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            reporter.fail(exc)
+            report_q.put(_error_result(job_id, exc))
+            continue
+        try:
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001
+            err = TypeError(f"the result of task {task_id!r} cannot be pickled: {exc}")
+            reporter.fail(err)
+            report_q.put(_error_result(job_id, err))
+            continue
+        reporter.finish()
+        report_q.put(JobResult(job_id, True, payload))
+
+
+def _error_result(job_id: int, exc: BaseException) -> JobResult:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        payload = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(payload)
+    except Exception:  # noqa: BLE001 - exceptions with odd constructors
+        payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    return JobResult(job_id, False, payload, tb)
+
+
+@dataclass
+class _Job:
+    id: int
+    fn: Callable[..., Any]
+    item: Any
+    task_id: str
+    description: str
+    future: Future[Any]
+    total: float | None = None
+    attempt: int = 0
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    task_q: Any
+    report_q: Any
+    inflight: dict[int, _Job] = field(default_factory=dict)
+    dead: bool = False
+
+
+class ProcessPool:
+    def __init__(
+        self,
+        workers: int,
+        ctx: BaseContext,
+        pump: Pump,
+        forward: Callable[[object], None],
+        flush_interval: float,
+    ) -> None:
+        self._n = workers
+        self._ctx = ctx
+        self._pump = pump
+        self._forward = forward
+        self._flush_interval = flush_interval
+        self._workers: list[_Worker] = []
+        self._pending: deque[_Job] = deque()
+        self._ids = itertools.count()
+        self._closing = False
+        self.deaths = 0
+
+    # -- caller side ----------------------------------------------------------------------
+    def start(self) -> None:
+        done: Future[None] = Future()
+
+        def spawn_all() -> None:
+            try:
+                for _ in range(self._n):
+                    self._spawn()
+                done.set_result(None)
+            except BaseException as exc:  # noqa: BLE001
+                done.set_exception(exc)
+
+        self._pump.call_soon(spawn_all)
+        done.result()
+
+    def submit(self, fn: Callable[..., Any], item: Any, task_id: str, description: str,
+               total: float | None = None) -> Future[Any]:
+        fut: Future[Any] = Future()
+        job = _Job(next(self._ids), fn, item, task_id, description, fut, total)
+        self._pump.call_soon(lambda: self._enqueue(job))
+        return fut
+
+    def cancel_pending(self, reason: str) -> None:
+        self._pump.call_soon(lambda: self._cancel_pending(reason))
+
+    def shutdown(self, kill: bool = False, timeout: float = 5.0) -> None:
+        """Stop the workers: politely after their current jobs, or at once with ``kill``."""
+        done: Future[None] = Future()
+
+        def begin() -> None:
+            self._closing = True
+            self._cancel_pending("hub closed")
+            for w in self._workers:
+                if w.dead:
+                    continue
+                if kill:
+                    _terminate(w.proc)
+                else:
+                    try:
+                        w.task_q.put(None)
+                    except (OSError, ValueError):
+                        _terminate(w.proc)
+            done.set_result(None)
+
+        self._pump.call_soon(begin)
+        done.result()
+        for w in list(self._workers):
+            w.proc.join(timeout)
+            if w.proc.is_alive():
+                _terminate(w.proc)
+                w.proc.join(1.0)
+                if w.proc.is_alive():
+                    w.proc.kill()
+                    w.proc.join(1.0)
+
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers if not w.dead and w.proc.pid is not None]
+
+    # -- pump thread ----------------------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        task_q = self._ctx.Queue()
+        report_q = self._ctx.Queue()
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(task_q, report_q, self._flush_interval),
+            name="fanin-worker",
+            daemon=True,
+        )
+        proc.start()
+        # Keep only our ends: EOF on a dead worker's report queue, EPIPE on its task queue.
+        report_q._writer.close()
+        task_q._reader.close()
+        task_q._ignore_epipe = True
+        w = _Worker(proc, task_q, report_q)
+        self._workers.append(w)
+        self._pump.watch(report_q, lambda msg: self._on_message(w, msg))
+        self._pump.watch_sentinel(proc.sentinel, lambda: self._on_exit(w))
+        return w
+
+    def _enqueue(self, job: _Job) -> None:
+        if self._closing:
+            job.future.cancel()
+            self._forward(Verdict((job.task_id,), CANCELLED, "hub closed"))
+            return
+        self._pending.append(job)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for w in self._workers:
+            while self._pending and not w.dead and len(w.inflight) < PREFETCH:
+                job = self._pending.popleft()
+                if not job.future.set_running_or_notify_cancel():
+                    self._forward(Verdict((job.task_id,), CANCELLED, "cancelled"))
+                    continue
+                w.inflight[job.id] = job
+                try:
+                    w.task_q.put((job.id, job.fn, job.item, job.task_id, job.description,
+                                  job.total, job.attempt))
+                except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable item
+                    del w.inflight[job.id]
+                    job.future.set_exception(exc)
+
+    def _cancel_pending(self, reason: str) -> None:
+        cancelled = []
+        while self._pending:
+            job = self._pending.popleft()
+            job.future.cancel()
+            cancelled.append(job.task_id)
+        if cancelled:
+            self._forward(Verdict(tuple(cancelled), CANCELLED, reason))
+
+    def _on_message(self, w: _Worker, msg: object) -> None:
+        if isinstance(msg, JobResult):
+            job = w.inflight.pop(msg.job, None)
+            if job is None:
+                return
+            try:
+                value = pickle.loads(msg.payload)
+            except Exception as exc:  # noqa: BLE001
+                job.future.set_exception(exc)
+            else:
+                if msg.ok:
+                    job.future.set_result(value)
+                else:
+                    if msg.tb and isinstance(value, BaseException):
+                        value.__cause__ = RemoteTraceback(msg.tb)
+                    job.future.set_exception(value)
+            self._dispatch()
+        else:
+            self._forward(msg)
+
+    def _on_exit(self, w: _Worker) -> None:
+        # Everything the worker managed to send is delivered before we judge it.
+        self._pump.drain(w.report_q)
+        self._pump.unwatch(w.report_q)
+        w.dead = True
+        w.task_q.cancel_join_thread()
+        w.task_q.close()
+        w.report_q.close()
+        self._workers.remove(w)
+        if w.inflight:
+            self.deaths += 1
+            code = w.proc.exitcode
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            tasks = tuple(job.task_id for job in w.inflight.values())
+            reason = f"worker process {w.proc.pid} died ({how})"
+            self._forward(Verdict(tasks, CANCELLED if self._closing else FAILED, reason, w.proc.pid))
+            for job in w.inflight.values():
+                job.future.set_exception(
+                    TaskCancelled(reason) if self._closing
+                    else WorkerDied(f"task {job.task_id!r}: {reason}", pid=w.proc.pid,
+                                    tasks=(job.task_id,))
+                )
+            w.inflight.clear()
+        if not self._closing:
+            self._spawn()
+            self._dispatch()
+
+
+def _terminate(proc: Any) -> None:
+    try:
+        proc.terminate()
+    except (OSError, ValueError, AttributeError):
+        pass

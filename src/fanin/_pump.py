@@ -1,0 +1,166 @@
+"""Reads every multiprocessing queue of a hub on one main-process thread.
+
+Runs in: the main process, on the "fanin-pump" thread. It blocks in
+``multiprocessing.connection.wait`` on all watched queues, process sentinels and a wake-up
+pipe at once (the same technique as ``concurrent.futures.process``), so it costs nothing
+while idle and notices a dead worker the moment its sentinel fires.
+
+One queue per writer process (the pool gives each worker its own) means a worker killed
+while holding a queue's write lock can only wedge its own queue, never the display.
+All pool bookkeeping runs on this thread too (``call_soon``), so it needs no locks.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from multiprocessing.connection import wait
+from typing import Any
+
+MAX_DRAIN = 512  # messages read from one queue before serving the others
+
+
+class Pump:
+    def __init__(self) -> None:
+        self._queues: dict[Any, tuple[Any, Callable[[object], None], Callable[[], None] | None]] = {}
+        self._sentinels: dict[int, Callable[[], None]] = {}
+        self._calls: deque[Callable[[], None]] = deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="fanin-pump", daemon=True)
+        self.errors = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # -- called from any thread -----------------------------------------------------------
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        self._calls.append(fn)
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass  # already plenty of wake-ups pending
+        except OSError:
+            pass
+
+    def sync(self, timeout: float | None = 10.0) -> bool:
+        """Wait until everything already readable on every watched queue was handled."""
+        if not self._thread.is_alive():
+            return True
+        done = threading.Event()
+
+        def drain_all() -> None:
+            for reader, entry in list(self._queues.items()):
+                self._read(reader, entry, limit=None)
+            done.set()
+
+        self.call_soon(drain_all)
+        return done.wait(timeout)
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Drain everything readable, then stop. Idempotent."""
+        if not self._thread.is_alive():
+            return
+        self.call_soon(self._request_stop)
+        self._thread.join(timeout)
+
+    # -- pump-thread API (call via call_soon from other threads) --------------------------
+    def watch(
+        self,
+        q: Any,
+        handler: Callable[[object], None],
+        on_eof: Callable[[], None] | None = None,
+    ) -> None:
+        self._queues[q._reader] = (q, handler, on_eof)
+
+    def unwatch(self, q: Any) -> None:
+        self._queues.pop(q._reader, None)
+
+    def watch_sentinel(self, sentinel: int, on_exit: Callable[[], None]) -> None:
+        self._sentinels[sentinel] = on_exit
+
+    def drain(self, q: Any) -> None:
+        """Read everything already in ``q`` (used when its writer has died)."""
+        entry = self._queues.get(q._reader)
+        if entry is not None:
+            self._read(q._reader, entry, limit=None)
+
+    def _request_stop(self) -> None:
+        self._stopping = True
+
+    # -- the loop -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            self._run_calls()
+            if self._stopping:
+                for reader, entry in list(self._queues.items()):
+                    self._read(reader, entry, limit=None)
+                self._run_calls()
+                break
+            objects: list[Any] = [self._wake_r, *self._queues, *self._sentinels]
+            try:
+                ready = wait(objects)
+            except OSError:
+                ready = []
+                self._drop_closed()
+            for obj in ready:
+                if obj == self._wake_r:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except OSError:
+                        pass
+                elif obj in self._queues:
+                    self._read(obj, self._queues[obj], limit=MAX_DRAIN)
+            for obj in ready:
+                if isinstance(obj, int) and obj in self._sentinels and obj != self._wake_r:
+                    on_exit = self._sentinels.pop(obj)
+                    self._safe(on_exit)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _run_calls(self) -> None:
+        while self._calls:
+            self._safe(self._calls.popleft())
+
+    def _read(self, reader: Any, entry: tuple[Any, Any, Any], limit: int | None) -> None:
+        q, handler, on_eof = entry
+        count = 0
+        while limit is None or count < limit:
+            try:
+                if not reader.poll():
+                    return
+                msg = q.get_nowait()
+            except queue.Empty:
+                return
+            except (EOFError, OSError, ValueError):
+                # Writer gone (partial message from a killed worker, or closed): done.
+                self._queues.pop(reader, None)
+                if on_eof is not None:
+                    self._safe(on_eof)
+                return
+            except Exception:  # noqa: BLE001 - an unpicklable message must not stop the pump
+                self.errors += 1
+                continue
+            count += 1
+            self._safe(lambda: handler(msg))
+
+    def _drop_closed(self) -> None:
+        for reader in list(self._queues):
+            try:
+                reader.fileno()
+            except OSError:
+                self._queues.pop(reader, None)
+
+    def _safe(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - the pump must outlive any handler bug
+            self.errors += 1

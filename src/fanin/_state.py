@@ -1,0 +1,254 @@
+"""The progress state model: plain data, no threads, no terminal.
+
+Runs in: the collector thread (writes, under the hub's lock) and the render thread (reads a
+snapshot under the same lock). Everything time-related goes through an injectable clock so
+rate and ETA are tested with a manual clock.
+
+Per-frame cost is O(active tasks shown), never O(all tasks): finished tasks leave the
+``active`` dict and only update running totals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ._text import sanitize
+from ._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Report
+
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True)
+class TaskState:
+    id: str
+    description: str
+    total: float | None = None
+    completed: float = 0
+    status: str = QUEUED
+    seq: int = 0
+    attempt: int = 0
+    created: float = 0.0
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    pid: int | None = None
+    last_change: float = 0.0
+    raw_description: str = ""
+    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
+
+
+class TaskView(NamedTuple):
+    """One task as the renderer sees it: immutable, computed at snapshot time."""
+
+    id: str
+    description: str
+    completed: float
+    total: float | None
+    status: str
+    rate: float | None  # units per second
+    eta: float | None  # seconds
+    elapsed: float  # seconds
+    error: str | None
+    pid: int | None
+    attempt: int
+    idle: float  # seconds since the count last changed
+
+
+class Snapshot(NamedTuple):
+    version: int
+    now: float
+    rows: tuple[TaskView, ...]  # active tasks, oldest first, at most the requested limit
+    hidden: int  # active tasks not in rows
+    counts: dict[str, int]  # tasks per status
+    completed: float  # sum over all tasks
+    total: float | None  # sum of known totals, None while any task's total is unknown
+    rate: float | None  # overall units per second
+    eta: float | None
+    elapsed: float
+    malformed: int  # messages the collector could not use
+
+
+def _rate(samples: deque[tuple[float, float]], now: float, window: float) -> float | None:
+    while len(samples) > 2 and now - samples[1][0] > window:
+        samples.popleft()
+    if len(samples) < 2:
+        return None
+    t0, c0 = samples[0]
+    _, c1 = samples[-1]
+    dt = now - t0
+    if dt <= 0:
+        return None
+    return max(0.0, (c1 - c0) / dt)
+
+
+class ProgressState:
+    """Tasks keyed by id; applies absolute reports, newest ``seq`` (and ``attempt``) wins."""
+
+    def __init__(self, clock: Clock = time.monotonic, rate_window: float = 10.0) -> None:
+        self.clock = clock
+        self.rate_window = rate_window
+        self.tasks: dict[str, TaskState] = {}
+        self.active: dict[str, TaskState] = {}
+        self.counts: dict[str, int] = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0, CANCELLED: 0}
+        self.completed = 0.0
+        self._known_total = 0.0
+        self._unknown_totals = 0
+        self.version = 0
+        self.malformed = 0
+        self.started = clock()
+        self.ended: float | None = None
+        self._overall: deque[tuple[float, float]] = deque(maxlen=256)
+        self.finished_order: list[str] = []
+
+    # -- mutation -------------------------------------------------------------------------
+    def add_task(self, task_id: str, description: str = "", total: float | None = None) -> TaskState:
+        """Register a queued task (the hub does this for every ``map`` item up front)."""
+        now = self.clock()
+        ts = TaskState(task_id, sanitize(description), total, created=now, last_change=now,
+                       raw_description=description)
+        self.tasks[task_id] = ts
+        self.counts[QUEUED] += 1
+        self._add_total(total, +1)
+        self.version += 1
+        return ts
+
+    def apply(self, report: Report) -> bool:
+        """Apply one absolute report; return whether anything changed."""
+        ts = self.tasks.get(report.task)
+        if ts is None:
+            ts = self.add_task(report.task, report.description, report.total)
+        if report.attempt < ts.attempt:
+            return False
+        if report.attempt > ts.attempt:
+            self._restart(ts, report.attempt)
+        elif ts.status in FINAL_STATUSES or report.seq <= ts.seq:
+            return False
+        now = self.clock()
+        ts.seq = report.seq
+        if report.description != ts.raw_description:
+            ts.raw_description = report.description
+            ts.description = sanitize(report.description)
+        if report.total != ts.total:
+            self._add_total(ts.total, -1)
+            ts.total = report.total
+            self._add_total(ts.total, +1)
+        if report.completed != ts.completed:
+            self.completed += report.completed - ts.completed
+            ts.completed = report.completed
+            ts.last_change = now
+            self._overall.append((now, self.completed))
+        ts.samples.append((now, ts.completed))
+        ts.pid = report.pid
+        if ts.status == QUEUED and report.status != QUEUED:
+            ts.started = now
+            ts.last_change = now
+        self._set_status(ts, report.status, now)
+        if report.error is not None:
+            ts.error = report.error
+        self.version += 1
+        return True
+
+    def apply_many(self, reports: Iterable[Report]) -> int:
+        return sum(self.apply(r) for r in reports)
+
+    def fail_task(self, task_id: str, reason: str, status: str = FAILED) -> bool:
+        """Mark a task failed/cancelled from the main process (dead worker, cancellation)."""
+        ts = self.tasks.get(task_id)
+        if ts is None or ts.status in FINAL_STATUSES:
+            return False
+        now = self.clock()
+        ts.error = reason
+        self._set_status(ts, status, now)
+        self.version += 1
+        return True
+
+    def note_malformed(self) -> None:
+        self.malformed += 1
+        self.version += 1
+
+    def close(self) -> None:
+        self.ended = self.clock()
+        self.version += 1
+
+    def _restart(self, ts: TaskState, attempt: int) -> None:
+        # A retried task (e.g. rerun by Dask after its worker died) restarts its progress
+        # instead of double counting.
+        self.completed -= ts.completed
+        self.active.pop(ts.id, None)
+        self.counts[ts.status] -= 1
+        ts.status = QUEUED
+        self.counts[QUEUED] += 1
+        ts.completed = 0
+        ts.seq = 0
+        ts.attempt = attempt
+        ts.error = None
+        ts.ended = None
+        ts.samples.clear()
+
+    def _set_status(self, ts: TaskState, status: str, now: float) -> None:
+        if status == ts.status:
+            return
+        self.counts[ts.status] -= 1
+        self.counts[status] = self.counts.get(status, 0) + 1
+        ts.status = status
+        if status == RUNNING:
+            self.active[ts.id] = ts
+        else:
+            self.active.pop(ts.id, None)
+        if status in FINAL_STATUSES:
+            ts.ended = now
+            if ts.started is None:
+                ts.started = now
+            self.finished_order.append(ts.id)
+
+    def _add_total(self, total: float | None, sign: int) -> None:
+        if total is None:
+            self._unknown_totals += sign
+        else:
+            self._known_total += sign * total
+
+    # -- reading --------------------------------------------------------------------------
+    def view(self, ts: TaskState, now: float) -> TaskView:
+        start = ts.started if ts.started is not None else now
+        end = ts.ended if ts.ended is not None else now
+        elapsed = max(0.0, end - start)
+        if ts.status in FINAL_STATUSES:
+            rate = ts.completed / elapsed if elapsed > 0 else None
+            eta = None
+        else:
+            rate = _rate(ts.samples, now, self.rate_window)
+            eta = None
+            if rate and ts.total is not None:
+                eta = max(0.0, ts.total - ts.completed) / rate
+        return TaskView(ts.id, ts.description, ts.completed, ts.total, ts.status, rate, eta,
+                        elapsed, ts.error, ts.pid, ts.attempt, max(0.0, now - ts.last_change))
+
+    def snapshot(self, max_rows: int | None = None) -> Snapshot:
+        now = self.clock()
+        rows: list[TaskView] = []
+        limit = len(self.active) if max_rows is None else max_rows
+        shown = 0
+        for ts in self.active.values():
+            if shown >= limit:
+                break
+            rows.append(self.view(ts, now))
+            shown += 1
+        running = self.counts[RUNNING]
+        end = self.ended if self.ended is not None else now
+        rate = _rate(self._overall, now, self.rate_window)
+        total = self._known_total if self._unknown_totals == 0 else None
+        eta = None
+        if rate and total is not None and self.ended is None:
+            eta = max(0.0, total - self.completed) / rate
+        return Snapshot(self.version, now, tuple(rows), max(0, running - len(rows)),
+                        dict(self.counts), self.completed, total, rate, eta,
+                        max(0.0, end - self.started), self.malformed)
+
+    def all_views(self) -> list[TaskView]:
+        """Every task (for the summary and events file); O(tasks), not for frames."""
+        now = self.clock()
+        return [self.view(ts, now) for ts in self.tasks.values()]

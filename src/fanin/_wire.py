@@ -1,0 +1,75 @@
+"""The wire contract between workers and the collector.
+
+Leaf module: small immutable records of primitives, importing nothing from the package,
+so they pickle under fork, spawn and forkserver alike. Every record that describes a
+task carries its *absolute* state (never a delta), so a coalesced, dropped or duplicated
+intermediate message only costs an intermediate frame, never correctness.
+
+Runs in: every process (workers build records, the main process reads them).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# Task statuses, as they travel on the wire and live in the state model.
+QUEUED = "queued"
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+CANCELLED = "cancelled"
+FINAL_STATUSES = frozenset({DONE, FAILED, CANCELLED})
+
+
+class Report(NamedTuple):
+    """Absolute state of one task, as last seen by the process that owns its reporter.
+
+    ``seq`` grows with every report a reporter sends; the collector keeps the report with
+    the highest ``seq`` per task and ignores anything after a final status.
+    """
+
+    task: str
+    seq: int
+    completed: float
+    total: float | None
+    description: str
+    status: str
+    error: str | None
+    pid: int
+    attempt: int = 0
+
+
+class LogRecord(NamedTuple):
+    """A line of text from a worker (a ``logging`` record or a captured ``print``)."""
+
+    task: str | None
+    pid: int
+    worker: str
+    level: str
+    text: str
+
+
+class Verdict(NamedTuple):
+    """The main process settles tasks whose worker cannot: a dead worker, a cancellation."""
+
+    tasks: tuple[str, ...]
+    status: str
+    reason: str
+    pid: int | None = None
+
+
+class JobResult(NamedTuple):
+    """A pool worker's outcome for one job: ``payload`` is pickled by the worker itself,
+    so an unpicklable result fails that job with a clear error instead of being lost in
+    the queue's feeder thread."""
+
+    job: int
+    ok: bool
+    payload: bytes
+    tb: str | None = None
+
+
+class Barrier(NamedTuple):
+    """Posted by the main process; the collector sets the event once everything before it is applied."""
+
+    token: int
