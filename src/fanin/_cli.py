@@ -55,8 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         "microseconds per item) with live progress, then print a one-line summary. "
         "Exit code: 0 if every job succeeded, 1 if any failed, 130 if interrupted.",
     )
-    demo.add_argument("--backend", choices=("thread", "process"), default="process",
-                      help="run jobs in a thread pool or a process pool (default: process)")
+    demo.add_argument("--backend", choices=("thread", "process", "dask"), default="process",
+                      help="run jobs in a thread pool, a process pool or on a Dask cluster "
+                      "(default: process)")
+    demo.add_argument("--address", default=None, metavar="ADDR",
+                      help="with --backend dask: the scheduler to use, e.g. tcp://host:8786 "
+                      "(default: start a local cluster of --workers processes)")
     demo.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
                       help="pool size (default: number of CPUs)")
     demo.add_argument("--jobs", type=_positive_int, default=16,
@@ -85,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "demo":
+        if args.address is not None and args.backend != "dask":
+            parser.error("--address needs --backend dask")
         return demo(args)
     return 2  # pragma: no cover
 
@@ -102,8 +108,11 @@ def demo(args: argparse.Namespace) -> int:
              f"{args.jobs} jobs × {args.items:,} items × {args.item_us:g} µs")
     t0 = time.perf_counter()
     results: list[int | Failure] = []
+    if args.address is not None:
+        title += f" · {args.address}"
     with Hub(backend=args.backend, workers=args.workers, progress=progress,
-             refresh=args.refresh, start_method=args.start_method, title=title) as hub:
+             refresh=args.refresh, start_method=args.start_method, title=title,
+             address=args.address) as hub:
         results = hub.map(fn, jobs, description=lambda job: job.name,
                            total=lambda job: job.items, on_error="collect")
     wall = time.perf_counter() - t0

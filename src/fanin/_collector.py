@@ -26,6 +26,10 @@ MAX_LOG_BACKLOG = 1000  # log lines kept for the renderer; older ones are counte
 STOP = object()
 
 
+class _Coalesced(tuple):  # type: ignore[type-arg]
+    """The newest report per task from a run of consecutive reports in one batch."""
+
+
 class Collector:
     def __init__(
         self,
@@ -95,18 +99,18 @@ class Collector:
                     latest[msg.task] = msg
             else:
                 if latest:
-                    others.append(tuple(latest.values()))
+                    others.append(_Coalesced(latest.values()))
                     latest = {}
                 others.append(msg)
         if latest:
-            others.append(tuple(latest.values()))
+            others.append(_Coalesced(latest.values()))
         self.batches += 1
         self.messages += len(batch)
         released: list[threading.Event] = []
         with self.lock:
             for item in others:
                 try:
-                    if type(item) is tuple:
+                    if type(item) is _Coalesced:
                         for report in item:
                             self._apply_report(report)
                     elif type(item) is Verdict:

@@ -39,7 +39,7 @@ class _Flusher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
-        self._exit_hook_registered = False
+        self._exit_hook: multiprocessing.util.Finalize | None = None
 
     # -- registration (slow path, any thread) -------------------------------------------
     def register(self, reporter: Reporter, interval: float) -> None:
@@ -61,15 +61,19 @@ class _Flusher:
                 if rep._channel is channel:
                     del self.live[key]
 
+    def _ensure_exit_hook(self) -> None:
+        # Runs before multiprocessing.Queue's feeder join (exitpriority -5), in worker
+        # processes (which skip atexit) and in the main process alike. multiprocessing
+        # clears its finalizers when a child bootstraps, *after* unpickling the Process
+        # arguments (which registered our reporters), hence the re-check.
+        if self._exit_hook is None or not self._exit_hook.still_active():
+            self._exit_hook = multiprocessing.util.Finalize(None, self.flush_all, exitpriority=10)
+
     def _ensure_running(self) -> None:
+        self._ensure_exit_hook()
         if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
             return
         self._pid = os.getpid()
-        if not self._exit_hook_registered:
-            # Runs before multiprocessing.Queue's feeder join (exitpriority -5), in worker
-            # processes (which skip atexit) and in the main process alike.
-            multiprocessing.util.Finalize(None, self.flush_all, exitpriority=10)
-            self._exit_hook_registered = True
         self._thread = threading.Thread(target=self._run, name="fanin-flusher", daemon=True)
         self._thread.start()
 
@@ -98,13 +102,13 @@ class _Flusher:
         self.lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
-        self._exit_hook_registered = False
+        self._exit_hook = None
         self._pid = os.getpid()
 
     def _after_mp_fork(self) -> None:
-        # multiprocessing clears its finalizers in a forked child *after* os-level fork
-        # hooks run, so the exit hook and the thread are (re)started from here.
-        self._exit_hook_registered = False
+        # multiprocessing clears its finalizers in a child *after* os-level fork hooks
+        # and after unpickling, so the exit hook and the thread are (re)started from here.
+        self._exit_hook = None
         if self.live:
             self._ensure_running()
 

@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from types import TracebackType
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._collector import Collector
 from ._errors import TaskCancelled
@@ -33,14 +33,17 @@ from ._state import ProgressState, Snapshot, TaskView
 from ._threadpool import ThreadPool
 from ._wire import FAILED
 
+if TYPE_CHECKING:
+    from ._dask import DaskPool
+
 T = TypeVar("T")
 R = TypeVar("R")
 
-Backend = Literal["thread", "process"]
+Backend = Literal["thread", "process", "dask"]
 ProgressMode = Literal["auto", "rich", "plain", "off"]
 OnError = Literal["raise", "collect"]
 
-_BACKENDS = ("thread", "process")
+_BACKENDS = ("thread", "process", "dask")
 _MODES = ("auto", "rich", "plain", "off")
 _START_METHODS = ("fork", "spawn", "forkserver")
 
@@ -69,7 +72,8 @@ class Hub:
     """One live progress display fed by any number of threads or processes.
 
     Args:
-        backend: ``"thread"`` or ``"process"``: where ``map``/``submit`` run functions.
+        backend: ``"thread"``, ``"process"`` or ``"dask"``: where ``map``/``submit`` run
+            functions (``"dask"`` needs ``pip install 'fanin[dask]'``).
         workers: pool size (default: the number of CPUs).
         progress: ``"auto"`` (Rich on a terminal, plain lines otherwise), ``"rich"``,
             ``"plain"`` or ``"off"`` (collect only).
@@ -78,6 +82,8 @@ class Hub:
         start_method: multiprocessing start method for the process backend (default: the
             platform's). Processes you start yourself must use ``hub.mp_context``.
         file: where the display goes (default: stderr, like tqdm).
+        address: for ``backend="dask"``, a scheduler to connect to (``"tcp://host:8786"``);
+            default: start a ``LocalCluster`` of ``workers`` single-threaded processes.
     """
 
     def __init__(
@@ -94,9 +100,14 @@ class Hub:
         log_every: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         view: View | None = None,
+        address: str | None = None,
     ) -> None:
         if backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        if address is not None and backend != "dask":
+            raise ValueError(f"address is for backend='dask', got backend={backend!r}")
+        if backend == "dask":
+            _require_dask()
         if progress not in _MODES:
             raise ValueError(f"progress must be one of {_MODES}, got {progress!r}")
         if workers is None:
@@ -106,6 +117,7 @@ class Hub:
         if start_method is not None and start_method not in _START_METHODS:
             raise ValueError(f"start_method must be one of {_START_METHODS}, got {start_method!r}")
         self.backend = backend
+        self.address = address
         self.workers = workers
         self.progress = progress
         self.refresh = _positive_number("refresh", refresh)
@@ -124,7 +136,7 @@ class Hub:
         self._collector = Collector(self._inbox, self._state, self._lock)
         self._render: RenderThread | None = None
         self._pump: Pump | None = None
-        self._pool: ThreadPool | ProcessPool | None = None
+        self._pool: ThreadPool | ProcessPool | DaskPool | None = None
         self._queues: list[Any] = []
         self._pool_lock = threading.Lock()
 
@@ -197,6 +209,9 @@ class Hub:
         self._require_started()
         description = _check_description(description)
         total = _check_total(total)
+        if self.backend == "dask":  # pass it to your own client.submit / client.map calls
+            return self._ensure_pool().reporter(  # type: ignore[union-attr]
+                f"r{next(self._ids)}", description, total)
         q = self.mp_context.Queue()
         self._queues.append(q)
         pump = self._ensure_pump()
@@ -345,15 +360,20 @@ class Hub:
                 self._pump.start()
             return self._pump
 
-    def _ensure_pool(self) -> ThreadPool | ProcessPool:
+    def _ensure_pool(self) -> ThreadPool | ProcessPool | DaskPool:
         if self._pool is not None:
             return self._pool
         pump = self._ensure_pump() if self.backend == "process" else None
         with self._pool_lock:
             if self._pool is None:
                 if self.backend == "thread":
-                    pool: ThreadPool | ProcessPool = ThreadPool(
+                    pool: ThreadPool | ProcessPool | DaskPool = ThreadPool(
                         self.workers, self._inbox, self._inbox.put, self.flush_interval)
+                elif self.backend == "dask":
+                    from ._dask import DaskPool
+
+                    pool = DaskPool(self.workers, self.address, self._inbox.put,
+                                    self.flush_interval)
                 else:
                     assert pump is not None
                     pool = ProcessPool(self.workers, self.mp_context, pump, self._inbox.put,
@@ -379,6 +399,16 @@ class Hub:
         from ._richview import RichView
 
         return RichView(file=file, header=self.title)
+
+
+def _require_dask() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "backend='dask' needs Dask's distributed scheduler, which is not importable "
+            f"({exc}); install it with: pip install 'fanin[dask]'"
+        ) from exc
 
 
 def _name(fn: Callable[..., Any]) -> str:

@@ -206,7 +206,7 @@ class ProcessPool:
 
     def _enqueue(self, job: _Job) -> None:
         if self._closing:
-            job.future.cancel()
+            _cancel(job.future)
             self._forward(Verdict((job.task_id,), CANCELLED, "hub closed"))
             return
         self._pending.append(job)
@@ -231,7 +231,7 @@ class ProcessPool:
         cancelled = []
         while self._pending:
             job = self._pending.popleft()
-            job.future.cancel()
+            _cancel(job.future)
             cancelled.append(job.task_id)
         if cancelled:
             self._forward(Verdict(tuple(cancelled), CANCELLED, reason))
@@ -282,6 +282,13 @@ class ProcessPool:
         if not self._closing:
             self._spawn()
             self._dispatch()
+
+
+def _cancel(fut: Future[Any]) -> None:
+    # cancel() alone does not wake concurrent.futures.wait(); the executor protocol is to
+    # follow it with set_running_or_notify_cancel(), which does.
+    if fut.cancel():
+        fut.set_running_or_notify_cancel()
 
 
 def _terminate(proc: Any) -> None:

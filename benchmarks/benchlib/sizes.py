@@ -1,0 +1,53 @@
+"""Problem sizes per mode: ``smoke`` (the test suite, seconds), ``quick`` (< 1 min), ``full``.
+
+Runs in: the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    mode: str
+    # (a) hot loop
+    hot_n: int  # iterations per timed loop
+    hot_reps: int  # rounds; figures are medians over rounds
+    # (b) end to end
+    e2e_seconds: float  # target CPU seconds of work per timed run
+    e2e_reps: int
+    e2e_item_us: tuple[float, ...]
+    # (c) main-process CPU
+    cpu_active_seconds: float
+    cpu_idle_seconds: float
+    cpu_reps: int
+    # (d) latency
+    latency_seconds: float  # per backend
+    # (e) scale
+    scale_workers: int
+    scale_tasks: int
+    scale_items: int  # items per task
+    scale_item_us: float
+    scale_baseline: bool  # also run the identical job with progress off
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+WORKERS = 2  # issue 3: "2 worker processes and 2 worker threads"
+
+SMOKE = Sizes("smoke", hot_n=20_000, hot_reps=1, e2e_seconds=0.03, e2e_reps=1,
+              e2e_item_us=(0, 10), cpu_active_seconds=0.4, cpu_idle_seconds=0.4, cpu_reps=1,
+              latency_seconds=0.5, scale_workers=4, scale_tasks=40, scale_items=10,
+              scale_item_us=10, scale_baseline=False)
+QUICK = Sizes("quick", hot_n=200_000, hot_reps=3, e2e_seconds=0.25, e2e_reps=2,
+              e2e_item_us=(0, 1, 10, 100), cpu_active_seconds=1.5, cpu_idle_seconds=1.5,
+              cpu_reps=1, latency_seconds=1.5, scale_workers=16, scale_tasks=1_000,
+              scale_items=50, scale_item_us=10, scale_baseline=False)
+FULL = Sizes("full", hot_n=1_000_000, hot_reps=7, e2e_seconds=1.0, e2e_reps=5,
+             e2e_item_us=(0, 1, 10, 100), cpu_active_seconds=5.0, cpu_idle_seconds=5.0,
+             cpu_reps=3, latency_seconds=5.0, scale_workers=64, scale_tasks=10_000,
+             scale_items=100, scale_item_us=10, scale_baseline=True)
+
+MODES = {s.mode: s for s in (SMOKE, QUICK, FULL)}

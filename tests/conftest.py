@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import psutil
+import pytest
+
+START_METHODS = [m for m in ("fork", "spawn", "forkserver")
+                 if m in multiprocessing.get_all_start_methods()]
+
+_HUB_THREADS = ("fanin-collector", "fanin-render", "fanin-pump", "fanin-worker")
+
+
+def _live_children() -> set[int]:
+    out = set()
+    for p in psutil.Process().children(recursive=False):
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmd = " ".join(p.cmdline())
+        except psutil.Error:
+            continue
+        if "forkserver" in cmd or "resource_tracker" in cmd:
+            continue  # multiprocessing's long-lived helpers
+        out.add(p.pid)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request):
+    """Fail a test that leaves hub threads or new child processes behind."""
+    before = _live_children()
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        threads = [t.name for t in threading.enumerate() if t.name.startswith(_HUB_THREADS)]
+        children = _live_children() - before
+        if not threads and not children:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"leaked threads {threads} / processes {sorted(children)}")
+        time.sleep(0.05)

@@ -1,0 +1,71 @@
+"""Smoke test for the benchmark suite (issue 3): it runs and writes well-formed results.
+
+Runs in: the test process, which starts ``benchmarks/run.py --smoke`` as a subprocess.
+Asserts only shape, never timings: the figures of a smoke run mean nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "benchmarks" / "run.py"
+
+pytest.importorskip("tqdm", reason="the benchmark peers come from the 'bench' extra")
+
+
+def _no_nan(x: object) -> None:
+    if isinstance(x, float):
+        assert math.isfinite(x)
+    elif isinstance(x, dict):
+        for v in x.values():
+            _no_nan(v)
+    elif isinstance(x, list):
+        for v in x:
+            _no_nan(v)
+
+
+@pytest.mark.timeout(90)
+def test_benchmarks_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--smoke", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=85,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    _no_nan(doc)  # NaN/inf are written as null, so the file is strict JSON
+    assert doc["schema"] == "fanin-bench/1"
+    assert doc["mode"] == "smoke"
+    for key in ("cpu", "cores", "python", "os", "versions"):
+        assert key in doc["machine"]
+    assert set(doc["machine"]["versions"]) >= {"fanin", "rich", "tqdm", "psutil"}
+    cases = ("hot_loop", "end_to_end", "main_cpu", "latency", "scale")
+    for case in cases:
+        assert doc[case]["machine"] == doc["machine"], case
+    rows = doc["hot_loop"]["rows"]
+    assert {"bare for loop", "no-op method call", "tqdm bar.update(1)", "tqdm iterator",
+            "rich progress.advance (live)", "rich track()", "fanin advance() [thread]",
+            "fanin advance() [process]", "fanin track() [thread]",
+            "fanin track() [process]"} <= set(rows)
+    cells = doc["end_to_end"]["cells"]
+    assert {c["backend"] for c in cells} == {"thread", "process"}
+    for c in cells:
+        assert set(c["median_wall_s"]) == {"fanin_off", "fanin_on", "tqdm_off", "tqdm_on"}
+        assert c["exact_counts"] is True
+    assert {"active_process", "active_thread", "idle_no_tasks", "idle_running_unchanged",
+            "peer_rich_idle"} <= set(doc["main_cpu"]["cases"])
+    for backend in ("process", "thread"):
+        assert {"p50_ms", "p95_ms", "samples", "frames"} <= set(doc["latency"][backend])
+    assert doc["scale"]["on"]["exact_counts"] is True
+    assert {"rss_peak_mb", "wall_s", "tool_pct_core"} <= set(doc["scale"]["on"])
+    assert doc["targets"], "the issue-3 targets are evaluated"
+    for t in doc["targets"]:
+        assert {"id", "target", "measured", "limit", "unit", "met"} <= set(t)
+    assert "issue 3 targets" in proc.stdout  # the Rich table was printed

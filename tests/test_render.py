@@ -1,0 +1,158 @@
+"""What is drawn, and who draws it: captured consoles, a terminal emulator, thread records."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import pyte
+import pytest
+import workers
+from rich.console import Console
+
+import fanin
+from fanin._render import PlainView, RenderThread
+from fanin._richview import RichView
+from fanin._state import ProgressState
+from fanin._wire import Report
+
+
+def rich_console(file=None, width=100, height=30):
+    return Console(file=file or io.StringIO(), force_terminal=True, width=width, height=height,
+                   color_system=None, legacy_windows=False)
+
+
+def render_text(snap, width=100):
+    console = rich_console(width=width)
+    view = RichView(console=console)
+    console.print(view.render(snap))
+    return console.file.getvalue()
+
+
+def test_markup_in_descriptions_is_literal():
+    st = ProgressState()
+    st.apply(Report("a", 1, 5, 10, "[bold]not bold[/] [/] [red", "running", None, 1))
+    out = render_text(st.snapshot(), width=160)
+    assert "[bold]not bold[/] [/] [red" in out
+
+
+def test_row_shows_description_counts_rate_eta_elapsed_and_overall():
+    clock_t = [0.0]
+    st = ProgressState(clock=lambda: clock_t[0])
+    st.apply(Report("a", 1, 0, 1000, "crunching", "running", None, 1))
+    clock_t[0] = 2.0
+    st.apply(Report("a", 2, 500, 1000, "crunching", "running", None, 1))
+    out = render_text(st.snapshot())
+    assert "crunching" in out
+    assert "500/1,000" in out
+    assert "250/s" in out
+    assert "eta 0:00:02" in out
+    assert "0:00:02" in out
+    assert "overall 0/1 tasks" in out
+
+
+def test_escape_sequences_are_inert_on_a_real_terminal_emulator():
+    screen = pyte.Screen(80, 12)
+    stream = pyte.ByteStream(screen)
+    evil = "\x1b[2J\x1b[H\x1b]0;owned\x07\x1b[31mRED\x9b1;1H" + "\r\nfake line"
+    st = ProgressState()
+    st.apply(Report("a", 1, 1, 2, evil, "running", None, 1))
+    st.apply(Report("b", 1, 1, 2, "honest task", "running", None, 1))
+    buf = io.StringIO()
+    console = rich_console(file=buf, width=80, height=12)
+    console.print(RichView(console=console).render(st.snapshot()))
+    stream.feed(buf.getvalue().encode())
+    lines = [line.rstrip() for line in screen.display]
+    assert any("honest task" in line for line in lines)
+    assert any("\\x1b[2J" in line for line in lines)  # shown, not executed
+    assert screen.title == ""
+    assert not any(line.startswith("fake line") for line in lines)
+
+
+class RecordingFile(io.StringIO):
+    """A terminal-like file that records which thread wrote each chunk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writers: set[str] = set()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writers.add(threading.current_thread().name)
+        self.writes += 1
+        return super().write(s)
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_only_the_render_thread_writes_to_the_terminal(backend):
+    f = RecordingFile()
+    view = RichView(console=rich_console(file=f))
+    with fanin.Hub(backend=backend, workers=4, view=view, refresh=50) as hub:
+        hub.map(workers.sleep_then, [20] * 8)
+        r = hub.reporter("mine", total=10)
+        with r:
+            r.advance(10)
+        render_name = hub.render_thread.name
+    assert f.writes > 3
+    assert f.writers == {render_name}
+    out = f.getvalue()
+    assert "sleep_then 8/8" in out and "\x1b[?25h" in out  # final frame, cursor shown again
+
+
+@pytest.mark.timeout(30)
+def test_idle_hub_costs_almost_no_cpu():
+    with fanin.Hub(backend="process", workers=2, progress="rich",
+                   file=RecordingFile()) as hub:
+        hub.map(workers.count_to, [10, 10])  # pool, pump, collector and renderer all up
+        hub.sync()
+        time.sleep(0.3)
+        t0, c0 = time.monotonic(), time.process_time()
+        time.sleep(1.0)
+        cpu = (time.process_time() - c0) / (time.monotonic() - t0)
+    assert cpu < 0.02, f"idle hub used {cpu:.1%} of a core"
+
+
+def test_render_thread_skips_unchanged_frames_and_draws_a_final_one():
+    st = ProgressState()
+    lock = threading.Lock()
+    drawn = []
+
+    class CountingView:
+        def start(self): pass
+        def max_rows(self): return 10
+        def draw(self, snap, logs, final): drawn.append((snap.version, final))
+        def stop(self): pass
+
+    rt = RenderThread(CountingView(), st, lock, __import__("collections").deque(), refresh_hz=100)
+    rt.start()
+    time.sleep(0.3)
+    with lock:
+        st.apply(Report("a", 1, 1, None, "x", "done", None, 1))
+    time.sleep(0.3)
+    rt.stop()
+    assert drawn[-1][1] is True
+    assert len(drawn) <= 4, drawn  # first frame, the change, the final frame
+
+
+def test_plain_view_has_no_escape_codes_and_is_rate_limited():
+    t = [0.0]
+    out = io.StringIO()
+    st = ProgressState(clock=lambda: t[0])
+    view = PlainView(out, every=5.0, clock=lambda: t[0])
+    view.start()
+    for step in range(100):  # 10 s of frames at 10 Hz
+        t[0] = step / 10
+        st.apply(Report("a", step + 1, step, 100, "[b]task[/b] \x1b[31m", "running", None, 1))
+        view.draw(st.snapshot(10), [], False)
+    st.apply(Report("a", 200, 100, 100, "[b]task[/b] \x1b[31m", "done", None, 1))
+    view.on_event("status", st.tasks["a"])
+    view.draw(st.snapshot(10), [], True)
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert text.count("[b]task[/b]") <= 4  # 2 periodic lines + 1 end line
+    assert "done      [b]task[/b] \\x1b[31m: 100/100" in text

@@ -1,0 +1,170 @@
+"""The worker-side reporter with an in-memory channel: no hub, no threads of ours."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+
+from fanin import Reporter, TaskCancelled
+from fanin._wire import Report
+
+
+class ListChannel:
+    """The in-memory fake transport: records what a reporter would send."""
+
+    def __init__(self) -> None:
+        self.sent: list[Report] = []
+
+    def put(self, obj: object) -> None:
+        self.sent.append(obj)  # type: ignore[arg-type]
+
+
+def make(desc="t", total=None):
+    ch = ListChannel()
+    return ch, Reporter(ch, "t1", desc, total)
+
+
+def test_advance_accumulates_without_sending():
+    ch, r = make()
+    r.start()
+    first = len(ch.sent)
+    for _ in range(10_000):
+        r.advance()
+    r.advance(5)
+    r.advance(2.5)
+    assert len(ch.sent) - first <= 2  # only what the flusher thread may have shipped
+    r.finish()
+    assert ch.sent[-1].completed == 10_007.5 and ch.sent[-1].status == "done"
+    seqs = [m.seq for m in ch.sent]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+@pytest.mark.parametrize("bad", [-1, math.nan, math.inf, -math.inf, "10", True, [1]])
+def test_bad_totals_raise_at_the_call(bad):
+    ch, r = make()
+    with pytest.raises((ValueError, TypeError), match="total"):
+        r.set_total(bad)
+    with pytest.raises((ValueError, TypeError), match="total"):
+        Reporter(ch, "x", "d", bad)
+    with pytest.raises((ValueError, TypeError), match="total"):
+        r.start(total=bad)
+
+
+@pytest.mark.parametrize("bad", ["1", None, [1], object()])
+def test_non_numeric_amounts_raise_at_the_call(bad):
+    _, r = make()
+    r.start()
+    with pytest.raises(TypeError, match="advance\\(\\) amount must be a real number"):
+        r.advance(bad)
+    assert r.completed == 0
+    with pytest.raises(TypeError):
+        r.set_completed(bad)
+
+
+def test_non_finite_completed_rejected():
+    _, r = make()
+    with pytest.raises(ValueError, match="finite"):
+        r.set_completed(math.nan)
+    with pytest.raises(TypeError, match="description"):
+        r.set_description(123)  # type: ignore[arg-type]
+
+
+def test_nan_advance_never_ships_and_fails_the_task_at_finish():
+    ch, r = make()
+    r.start()
+    r.advance(math.nan)
+    r.flush()
+    assert all(not math.isnan(m.completed) for m in ch.sent)
+    r.finish()
+    assert ch.sent[-1].status == "failed" and "non-finite" in ch.sent[-1].error
+
+
+def test_use_after_finish_raises():
+    _, r = make()
+    r.start()
+    r.finish()
+    for call in (r.advance, lambda: r.set_total(3), lambda: r.set_completed(1),
+                 lambda: r.set_description("x"), r.start):
+        with pytest.raises(RuntimeError, match="already done"):
+            call()
+    r.finish()  # idempotent
+    r.fail()  # no-op once final
+
+
+def test_context_manager_finishes_or_fails():
+    ch, r = make()
+    with r:
+        r.advance(3)
+    assert ch.sent[-1].status == "done"
+    ch, r = make()
+    with pytest.raises(KeyError):
+        with r:
+            r.advance()
+            raise KeyError("x")
+    assert ch.sent[-1].status == "failed" and "KeyError" in ch.sent[-1].error
+
+
+def test_track_sets_total_and_finishes():
+    ch, r = make()
+    assert list(r.track(range(7), description="seven")) == list(range(7))
+    last = ch.sent[-1]
+    assert (last.completed, last.total, last.description, last.status) == (7, 7, "seven", "done")
+
+
+def test_track_of_a_generator_has_unknown_total():
+    ch, r = make()
+    assert sum(r.track(x for x in range(5))) == 10
+    assert ch.sent[-1].total is None and ch.sent[-1].completed == 5
+
+
+def test_track_marks_failure_when_iterating_raises():
+    ch, r = make()
+
+    def gen():
+        yield 1
+        raise OSError("disk")
+
+    with pytest.raises(OSError):
+        list(r.track(gen()))
+    assert ch.sent[-1].status == "failed" and ch.sent[-1].completed == 1
+
+
+def test_subtasks_have_unique_ids_on_the_same_channel():
+    ch, r = make()
+    r.start()
+    a, b = r.task("a", 2), r.task("b")
+    assert (a.task_id, b.task_id) == ("t1/1", "t1/2")
+    a.advance(2)
+    a.finish()
+    assert ch.sent[-1].task == "t1/1" and ch.sent[-1].completed == 2
+
+
+def test_pickle_round_trip_keeps_state():
+    _, r = make("pickled", 10)
+    r.start()
+    r.advance(4)
+    r2 = pickle.loads(pickle.dumps(r))
+    assert (r2.completed, r2.total, r2.task_id) == (4, 10, "t1")
+
+
+def test_interrupt_makes_next_advance_raise_and_records_cancellation():
+    ch, r = make()
+    r.start()
+    r.advance(3)
+    r._interrupt("interrupted")
+    with pytest.raises(TaskCancelled):
+        r.advance()
+    with pytest.raises(TaskCancelled):
+        for _ in r.track(range(5)):
+            pass
+    assert r.completed == 3
+    r.fail(TaskCancelled("interrupted"))
+    assert ch.sent[-1].status == "cancelled" and ch.sent[-1].completed == 3
+
+
+def test_long_description_is_cut_worker_side():
+    ch, r = make("d" * 1_000_000)
+    r.start()
+    assert len(ch.sent[-1].description) <= 1000
