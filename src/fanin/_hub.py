@@ -22,6 +22,7 @@ from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._channel import HubChannel
 from ._collector import Collector
 from ._errors import TaskCancelled
 from ._flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER
@@ -179,10 +180,10 @@ class Hub:
                 self._render.stop()
         finally:
             FLUSHER.forget_channel(self._inbox)
-            for q in self._queues:
-                FLUSHER.forget_channel(q)
+            for channel in self._queues:
+                FLUSHER.forget_channel(channel)
                 try:
-                    q.close()
+                    channel.queue.close()
                 except (OSError, ValueError):
                     pass
             self._state_name = "closed"
@@ -213,13 +214,13 @@ class Hub:
             return self._ensure_pool().reporter(  # type: ignore[union-attr]
                 f"r{next(self._ids)}", description, total)
         q = self.mp_context.Queue()
-        self._queues.append(q)
+        channel = HubChannel(q, self._inbox)
+        self._queues.append(channel)
         pump = self._ensure_pump()
         pump.call_soon(lambda: pump.watch(q, self._inbox.put))
-        rep = Reporter(q, f"r{next(self._ids)}", description, total,
+        rep = Reporter(channel, f"r{next(self._ids)}", description, total,
                        flush_interval=self.flush_interval)
-        with FLUSHER.lock:
-            rep._flush_locked(self._inbox)  # register it now, in order, via the inbox
+        rep.flush()  # register the task now, so it shows as queued
         FLUSHER.register(rep, self.flush_interval)
         return rep
 

@@ -28,7 +28,7 @@ from typing import Any
 from ._errors import RemoteTraceback, TaskCancelled, WorkerDied
 from ._pump import Pump
 from ._reporter import Reporter
-from ._wire import CANCELLED, FAILED, JobResult, Verdict
+from ._wire import CANCELLED, FAILED, JobResult, Report, Verdict
 
 PREFETCH = 2  # jobs in flight per worker: hides the dispatch round trip
 ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
@@ -52,7 +52,12 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float) -> None:
             return
         if job is None:
             break
-        job_id, fn, item, task_id, description, total, attempt = job
+        job_id, payload, task_id, description, total, attempt = job
+        try:
+            fn, item = pickle.loads(payload)
+        except BaseException as exc:  # noqa: BLE001 - e.g. a module missing under spawn
+            report_q.put(_error_result(job_id, exc))
+            continue
         reporter = Reporter(report_q, task_id, description, total,
                             flush_interval=flush_interval, attempt=attempt)
         reporter._managed = True
@@ -94,6 +99,7 @@ class _Job:
     future: Future[Any]
     total: float | None = None
     attempt: int = 0
+    started: bool = False  # its worker reported it running (else safe to requeue)
 
 
 @dataclass
@@ -102,6 +108,7 @@ class _Worker:
     task_q: Any
     report_q: Any
     inflight: dict[int, _Job] = field(default_factory=dict)
+    by_task: dict[str, _Job] = field(default_factory=dict)
     dead: bool = False
 
 
@@ -219,13 +226,23 @@ class ProcessPool:
                 if not job.future.set_running_or_notify_cancel():
                     self._forward(Verdict((job.task_id,), CANCELLED, "cancelled"))
                     continue
-                w.inflight[job.id] = job
                 try:
-                    w.task_q.put((job.id, job.fn, job.item, job.task_id, job.description,
-                                  job.total, job.attempt))
-                except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable item
-                    del w.inflight[job.id]
-                    job.future.set_exception(exc)
+                    # Pickled here, not in the queue's feeder thread, so an unpicklable
+                    # function or item fails its task with a clear error instead of
+                    # vanishing in a background thread.
+                    payload = pickle.dumps((job.fn, job.item), protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as exc:  # noqa: BLE001
+                    err = TypeError(
+                        f"cannot send task {job.task_id!r} ({job.description!r}) to a worker "
+                        f"process: {exc}. Use a module-level function and picklable items."
+                    )
+                    self._forward(Verdict((job.task_id,), FAILED, str(err)))
+                    job.future.set_exception(err)
+                    continue
+                w.inflight[job.id] = job
+                w.by_task[job.task_id] = job
+                w.task_q.put((job.id, payload, job.task_id, job.description, job.total,
+                              job.attempt))
 
     def _cancel_pending(self, reason: str) -> None:
         cancelled = []
@@ -241,6 +258,7 @@ class ProcessPool:
             job = w.inflight.pop(msg.job, None)
             if job is None:
                 return
+            w.by_task.pop(job.task_id, None)
             try:
                 value = pickle.loads(msg.payload)
             except Exception as exc:  # noqa: BLE001
@@ -254,6 +272,10 @@ class ProcessPool:
                     job.future.set_exception(value)
             self._dispatch()
         else:
+            if type(msg) is Report:
+                job = w.by_task.get(msg.task)
+                if job is not None:
+                    job.started = True
             self._forward(msg)
 
     def _on_exit(self, w: _Worker) -> None:
@@ -265,20 +287,25 @@ class ProcessPool:
         w.task_q.close()
         w.report_q.close()
         self._workers.remove(w)
-        if w.inflight:
+        started = [job for job in w.inflight.values() if job.started or self._closing]
+        # Jobs prefetched but never started go back to the queue, in order.
+        for job in reversed([j for j in w.inflight.values() if j not in started]):
+            self._pending.appendleft(job)
+        w.inflight.clear()
+        w.by_task.clear()
+        if started:
             self.deaths += 1
             code = w.proc.exitcode
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            tasks = tuple(job.task_id for job in w.inflight.values())
             reason = f"worker process {w.proc.pid} died ({how})"
+            tasks = tuple(job.task_id for job in started)
             self._forward(Verdict(tasks, CANCELLED if self._closing else FAILED, reason, w.proc.pid))
-            for job in w.inflight.values():
+            for job in started:
                 job.future.set_exception(
                     TaskCancelled(reason) if self._closing
-                    else WorkerDied(f"task {job.task_id!r}: {reason}", pid=w.proc.pid,
-                                    tasks=(job.task_id,))
+                    else WorkerDied(f"task {job.description!r} ({job.task_id}): {reason}",
+                                    pid=w.proc.pid, tasks=(job.task_id,))
                 )
-            w.inflight.clear()
         if not self._closing:
             self._spawn()
             self._dispatch()

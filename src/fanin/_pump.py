@@ -21,6 +21,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 MAX_DRAIN = 512  # messages read from one queue before serving the others
+MALFORMED = "fanin: a message could not be unpickled"  # forwarded so the collector counts it
 
 
 class Pump:
@@ -146,8 +147,9 @@ class Pump:
                 if on_eof is not None:
                     self._safe(on_eof)
                 return
-            except Exception:  # noqa: BLE001 - an unpicklable message must not stop the pump
+            except Exception:  # noqa: BLE001 - a corrupt message must not stop the pump
                 self.errors += 1
+                self._safe(lambda: handler(MALFORMED))
                 continue
             count += 1
             self._safe(lambda: handler(msg))
