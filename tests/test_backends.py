@@ -58,6 +58,7 @@ def test_reporter_in_user_started_processes(method):
         p2.join(30)
         assert hub.sync()
         views = {t.description: t for t in hub.tasks()}
+    assert (p1.exitcode, p2.exitcode) == (0, 0)
     assert views["download"].completed == 5_000
     assert views["download"].status == "done"
     # Flushed on normal worker exit even without finish(): nothing lost.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing.util
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class _Flusher:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._exit_hook: multiprocessing.util.Finalize | None = None
+        self._bootstrapped = threading.Event()
 
     # -- registration (slow path, any thread) -------------------------------------------
     def register(self, reporter: Reporter, interval: float) -> None:
@@ -49,6 +51,14 @@ class _Flusher:
                 self.interval = interval
         self._ensure_running()
         self._wake.set()
+
+    def adopt(self, reporter: Reporter, interval: float) -> None:
+        """Track a reporter unpickled before its process was bootstrapped (see ``_run``)."""
+        with self.lock:
+            self.live[id(reporter)] = reporter
+            if interval < self.interval:
+                self.interval = interval
+        self._ensure_running(deferred=True)
 
     def unregister(self, reporter: Reporter) -> None:
         # Caller holds self.lock.
@@ -62,23 +72,26 @@ class _Flusher:
                     del self.live[key]
 
     def _ensure_exit_hook(self) -> None:
-        # Runs before multiprocessing.Queue's feeder join (exitpriority -5), in worker
-        # processes (which skip atexit) and in the main process alike. multiprocessing
-        # clears its finalizers when a child bootstraps, *after* unpickling the Process
-        # arguments (which registered our reporters), hence the re-check.
+        # Must run before multiprocessing.Queue closes its buffer (exitpriority 10, and
+        # equal priorities run newest first) and joins its feeder (-5): ours is 20. It
+        # runs in worker processes (which skip atexit) and the main process alike.
         if self._exit_hook is None or not self._exit_hook.still_active():
-            self._exit_hook = multiprocessing.util.Finalize(None, self.flush_all, exitpriority=10)
+            self._exit_hook = multiprocessing.util.Finalize(None, self.flush_all, exitpriority=20)
 
-    def _ensure_running(self) -> None:
+    def _ensure_running(self, deferred: bool = False) -> None:
         self._ensure_exit_hook()
         if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
             return
         self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, name="fanin-flusher", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(deferred,), name="fanin-flusher",
+                                        daemon=True)
         self._thread.start()
 
     # -- the loop -------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, deferred: bool) -> None:
+        if deferred:
+            self._await_bootstrap()
+        self._ensure_exit_hook()
         while True:
             if not self.live:
                 self._wake.wait()
@@ -86,7 +99,25 @@ class _Flusher:
                 continue
             self._wake.wait(self.interval)
             self._wake.clear()
+            self._ensure_exit_hook()
             self.flush_all()
+
+    def _await_bootstrap(self) -> None:
+        """In a child multiprocessing has not bootstrapped yet, send nothing until it has.
+
+        Under fork and forkserver, bootstrapping clears every exit finalizer, including
+        those of a queue whose feeder thread started earlier, which would then never be
+        joined and lose its last messages. ``_after_mp_fork`` signals the end of that;
+        spawn has no such step, so there the end of unpickling is enough.
+        """
+        deadline = time.monotonic() + BOOTSTRAP_WAIT
+        while time.monotonic() < deadline:
+            if self._bootstrapped.wait(0.001):
+                return
+            proc = multiprocessing.current_process()
+            if getattr(proc, "_start_method", None) == "spawn" and not getattr(
+                    proc, "_inheriting", False):
+                return
 
     def flush_all(self) -> None:
         with self.lock:
@@ -101,16 +132,24 @@ class _Flusher:
         # The parent's lock may have been held by a thread that does not exist here.
         self.lock = threading.Lock()
         self._wake = threading.Event()
+        self._bootstrapped = threading.Event()
         self._thread = None
         self._exit_hook = None
         self._pid = os.getpid()
+        if self.live:  # reporters inherited through fork keep flushing in the child
+            self._ensure_running(deferred=True)
 
     def _after_mp_fork(self) -> None:
-        # multiprocessing clears its finalizers in a child *after* os-level fork hooks
-        # and after unpickling, so the exit hook and the thread are (re)started from here.
+        # multiprocessing's bootstrap (fork, forkserver) just cleared the exit finalizers,
+        # in the child's main thread, before the target runs: re-register ours now.
         self._exit_hook = None
+        self._ensure_exit_hook()
+        self._bootstrapped.set()
         if self.live:
             self._ensure_running()
+
+
+BOOTSTRAP_WAIT = 2.0  # seconds a fresh child's flusher waits for multiprocessing's bootstrap
 
 
 FLUSHER = _Flusher()

@@ -13,6 +13,7 @@ give each thread its own, e.g. with ``reporter.task(...)``.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import numbers
 import os
 import traceback
@@ -119,7 +120,14 @@ class Reporter:
         ) = state  # type: ignore[assignment]
         self._sent = None
         if self._status not in FINAL_STATUSES:
-            FLUSHER.register(self, self._interval)
+            if getattr(multiprocessing.current_process(), "_inheriting", False):
+                # Being unpickled as a new process's argument, before multiprocessing
+                # bootstraps it (and clears its exit finalizers): flushing now would
+                # start the queue's feeder with a join hook that is about to be lost.
+                # The flusher starts from its after-fork hook instead.
+                FLUSHER.adopt(self, self._interval)
+            else:
+                FLUSHER.register(self, self._interval)
 
     # -- the hot path ---------------------------------------------------------------------
     def advance(self, n: float = 1) -> None:
