@@ -30,6 +30,7 @@ their own ``client.submit``. A run that died before any of its reports arrived i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -69,7 +70,7 @@ def _warn_once(text: str) -> None:
 
 def _num(x: Any) -> int | float:
     if type(x) is float or (type(x) is int and -_INT64 <= x < _INT64):
-        return x  # type: ignore[no-any-return]
+        return x
     return float(x)
 
 
@@ -88,7 +89,7 @@ class DaskChannel:
     docstring) and finds the Dask worker of the process it lands in on first use.
     """
 
-    __slots__ = ("topic", "run", "_worker")
+    __slots__ = ("_worker", "run", "topic")
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
@@ -175,8 +176,8 @@ class DaskPool:
         self._topic = f"fanin-{uuid.uuid4().hex}"
         self._token = self._topic[6:18]
         self._channel = DaskChannel(self._topic)  # for reporters handed out in this process
-        self._cluster: LocalCluster | None = None
-        self._client: Client | None = None
+        self._cluster: Any = None  # LocalCluster | None (Dask's API is untyped: Any)
+        self._client: Any = None  # Client | None
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}  # Dask key -> job, until settled
         self._heard: set[str] = set()  # tasks that have reported (they have started)
@@ -190,9 +191,10 @@ class DaskPool:
     @property
     def client(self) -> Client:
         """The ``distributed.Client`` the pool submits with (after ``start``)."""
-        if self._client is None:
+        client: Client | None = self._client
+        if client is None:
             raise RuntimeError("the Dask pool is not started")
-        return self._client
+        return client
 
     # -- caller side ----------------------------------------------------------------------
     def start(self) -> None:
@@ -201,13 +203,15 @@ class DaskPool:
         self._state = "started"
         try:
             if self._address is None:
-                self._cluster = LocalCluster(
+                self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=self._n, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, silence_logs=logging.CRITICAL)
-                self._client = Client(self._cluster, set_as_default=False)
+                self._client = Client(  # type: ignore[no-untyped-call]
+                    self._cluster, set_as_default=False)
             else:
                 try:
-                    self._client = Client(self._address, set_as_default=False)
+                    self._client = Client(  # type: ignore[no-untyped-call]
+                        self._address, set_as_default=False)
                 except (OSError, TimeoutError) as exc:
                     raise FaninError(
                         f"cannot connect to the Dask scheduler at {self._address!r}: {exc}"
@@ -232,7 +236,9 @@ class DaskPool:
 
     def submit(self, fn: Callable[..., Any], item: Any, task_id: str, description: str,
                total: float | None = None) -> Future[Any]:
-        client = self.client
+        client = self._client
+        if client is None:
+            raise RuntimeError("the Dask pool is not started")
         fut: Future[Any] = Future()
         key = f"{getattr(fn, '__name__', 'task')}-{self._token}-{task_id}"
         try:
@@ -281,10 +287,8 @@ class DaskPool:
             with self._lock:
                 running = [j.dfut for j in self._jobs.values()]
             if running and not kill:
-                try:
-                    distributed.wait(running, timeout=timeout)
-                except (TimeoutError, distributed.TimeoutError):
-                    pass
+                with contextlib.suppress(TimeoutError, distributed.TimeoutError):
+                    distributed.wait(running, timeout=timeout)  # type: ignore[no-untyped-call]
             self._settle_q.put(_STOP)
             self._settler.join(timeout)
             with self._lock:
@@ -298,11 +302,16 @@ class DaskPool:
             self._state = "closed"
 
     def pids(self) -> list[int]:
-        """Worker process ids (on their own hosts, for a remote cluster)."""
-        if self._client is None or self._state != "started":
+        """Worker process ids of our own LocalCluster; ``[]`` for a remote cluster.
+
+        Local attribute reads only (no round trip), so it is safe from a signal handler, and
+        never a remote host's pids, which would name unrelated processes here.
+        """
+        cluster = self._cluster
+        if cluster is None:
             return []
         try:
-            return sorted(self._client.run(os.getpid).values())
+            return sorted(pid for n in list(cluster.workers.values()) if (pid := n.pid))
         except Exception:  # noqa: BLE001
             return []
 
@@ -344,10 +353,8 @@ class DaskPool:
             with self._lock:
                 jobs = [self._jobs.pop(f.key) for f in batch
                         if f is not _STOP and f.key in self._jobs and self._jobs[f.key].dfut is f]
-            try:
+            with contextlib.suppress(Exception):  # keep settling the others
                 self._settle(jobs)
-            except Exception:  # noqa: BLE001 - keep settling the others
-                pass
             if stop:
                 return
 
@@ -355,11 +362,10 @@ class DaskPool:
         finished = [j for j in jobs if j.dfut.status == "finished"]
         values: dict[str, Any] = {}
         if finished:
-            try:  # one round trip for the whole batch
-                for job, value in zip(finished, self.client.gather([j.dfut for j in finished])):
-                    values[job.task] = value
-            except Exception:  # noqa: BLE001 - settle them one by one below
-                pass
+            # One round trip for the whole batch; on trouble, settle them one by one below.
+            with contextlib.suppress(Exception):
+                gathered = self._client.gather([j.dfut for j in finished])
+                values = {job.task: value for job, value in zip(finished, gathered)}
         for job in jobs:
             try:
                 self._settle_one(job, values)
@@ -395,8 +401,8 @@ class DaskPool:
             with self._lock:
                 self._jobs[dfut.key] = job
             dfut.add_done_callback(self._settle_q.put)
-        elif not fut.done():  # cancelled by Dask (or by another client)
-            reason = job.cancel_reason or "cancelled by Dask"
+        elif not fut.done():  # cancelled by Dask: another client, or the scheduler is lost
+            reason = job.cancel_reason or f"cancelled by Dask ({_cancel_reason(dfut)})"
             _cancel(fut)
             self._forward(Verdict((job.task,), CANCELLED, reason))
 
@@ -407,29 +413,31 @@ class DaskPool:
         for job in jobs:
             _cancel(job.future)
         self._forward(Verdict(tuple(j.task for j in jobs), CANCELLED, reason))
-        try:
-            self.client.cancel([j.dfut for j in jobs], reason=reason)
-        except Exception:  # noqa: BLE001 - a lost scheduler: nothing left to cancel
-            pass
+        with contextlib.suppress(Exception):  # a lost scheduler: nothing left to cancel
+            self._client.cancel([j.dfut for j in jobs], reason=reason)
 
     def _teardown(self) -> None:
         _LOCAL.pop(self._topic, None)
         FLUSHER.forget_channel(self._channel)
         client, cluster = self._client, self._cluster
+        # Teardown is best effort: a lost scheduler or a dying cluster must not mask the
+        # hub's own shutdown.
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):
                 client.unsubscribe_topic(self._topic)
-            except Exception:  # noqa: BLE001
-                pass
-            try:
+            with contextlib.suppress(Exception):
                 client.close()
-            except Exception:  # noqa: BLE001
-                pass
         if cluster is not None:
-            try:
+            with contextlib.suppress(Exception):
                 cluster.close()
-            except Exception:  # noqa: BLE001
-                pass
+
+
+def _cancel_reason(dfut: Any) -> str:
+    try:
+        dfut.result()
+    except BaseException as exc:  # noqa: BLE001 - FutureCancelledError carries the reason
+        return str(getattr(exc, "reason", None) or type(exc).__name__)
+    return "unknown"
 
 
 def _cancel(fut: Future[Any]) -> None:
