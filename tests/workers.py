@@ -73,3 +73,43 @@ def fetch_no_finish(reporter, n):
 def forever(_, progress):
     while True:
         progress.advance()
+
+
+def count_slowly(n, progress):
+    """Exact work that lasts a while, so it is running while other workers die."""
+    for i in range(n):
+        progress.advance()
+        if i % 500 == 0:
+            time.sleep(0.005)
+    return n
+
+
+def describe(text, progress):
+    progress.set_description(text)
+    progress.advance(3)
+    return text
+
+
+def return_unpicklable(_, progress):
+    import threading
+
+    progress.advance()
+    return threading.Lock()
+
+
+def send_garbage_then_count(reporter, n):
+    """Write bytes that are not a pickle onto the reporter's queue, then report normally."""
+    reporter._channel.queue._writer.send_bytes(b"\x80\x04garbage, not a pickle")
+    for _ in range(n):
+        reporter.advance()
+    reporter.finish()
+
+
+def flood(seconds, progress):
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        for _ in range(10_000):
+            progress.advance()
+        n += 10_000
+    return n

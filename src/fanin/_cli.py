@@ -9,10 +9,13 @@ import argparse
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 
 from ._demo import Job, calibrate, run_job, run_job_quiet
+from ._errors import RemoteTraceback
 from ._hub import Failure, Hub
+from ._signals import Terminated, install_force_exit, install_sigterm_as_interrupt
 
 
 def _positive_int(text: str) -> int:
@@ -110,27 +113,75 @@ def demo(args: argparse.Namespace) -> int:
     results: list[int | Failure] = []
     if args.address is not None:
         title += f" · {args.address}"
-    with Hub(backend=args.backend, workers=args.workers, progress=progress,
-             refresh=args.refresh, start_method=args.start_method, title=title,
-             address=args.address) as hub:
-        results = hub.map(fn, jobs, description=lambda job: job.name,
-                           total=lambda job: job.items, on_error="collect")
+    restore_sigterm = install_sigterm_as_interrupt()
+    hub = Hub(backend=args.backend, workers=args.workers, progress=progress,
+              refresh=args.refresh, start_method=args.start_method, title=title,
+              address=args.address)
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        with hub:
+            results = hub.map(fn, jobs, description=lambda job: job.name,
+                              total=lambda job: job.items, on_error="collect")
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+        # Cleanup is done (the hub closed itself); from here a second signal exits at once,
+        # even while the interpreter waits for a thread task that ignores cancellation.
+        install_force_exit(lambda: [], code=143 if isinstance(exc, Terminated) else 130)
+    finally:
+        restore_sigterm()
     wall = time.perf_counter() - t0
-    failures = [r for r in results if isinstance(r, Failure)]
-    items = sum(r for r in results if not isinstance(r, Failure))
-    if not args.no_progress:
+    tasks = hub.tasks()
+    if args.no_progress:
+        items = sum(r for r in results if not isinstance(r, Failure))
+    else:
         # The exact count the display collected, which must equal the work done.
-        items = int(sum(t.completed for t in hub.tasks()))
-    print(
-        f"fanin demo: {items} items in {wall:.2f} s ({items / wall:,.0f} items/s) · "
-        f"backend={args.backend} workers={args.workers} jobs={args.jobs} "
-        f"progress={'off' if args.no_progress else 'on'} · "
-        f"{len(results) - len(failures)} done, {len(failures)} failed",
-        flush=True,
-    )
-    for f in failures:
-        print(f"failed: {f.description}: {type(f.error).__name__}: {f.error}", file=sys.stderr)
-    return 1 if failures else 0
+        items = int(sum(t.completed for t in tasks))
+    failures = [r for r in results if isinstance(r, Failure)]
+    head = f"fanin demo: {items} items in {wall:.2f} s ({items / max(wall, 1e-9):,.0f} items/s) · "
+    setup = (f"backend={args.backend} workers={args.workers} jobs={args.jobs} "
+             f"progress={'off' if args.no_progress else 'on'} · ")
+    if interrupted is not None:
+        counts = {s: sum(1 for t in tasks if t.status == s) for s in ("done", "cancelled", "failed")}
+        line = (head + setup + f"interrupted: {counts['done']} done, {counts['cancelled']} "
+                f"cancelled, {counts['failed']} failed")
+        code = 143 if isinstance(interrupted, Terminated) else 130
+    else:
+        line = head + setup + f"{len(results) - len(failures)} done, {len(failures)} failed"
+        code = 1 if failures else 0
+    _print_safely(line)
+    _report_failures(failures)
+    return code
+
+
+def _print_safely(line: str) -> None:
+    """Print the summary; a closed pipe (``fanin demo | head -0``) must not change the exit code."""
+    try:
+        print(line, flush=True)
+    except (BrokenPipeError, ValueError, OSError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+
+def _report_failures(failures: list[Failure], full: int = 3) -> None:
+    """Each failure's traceback, once, after the display has stopped."""
+    if sys.stderr is None:  # started with stderr closed
+        return
+    try:
+        for n, f in enumerate(failures):
+            err = f.error
+            if n < full:
+                cause = err.__cause__
+                tb = (str(cause) if isinstance(cause, RemoteTraceback)
+                      else "".join(traceback.format_exception(type(err), err, err.__traceback__)))
+                sys.stderr.write(f"failed: {f.description}\n{tb.rstrip()}\n")
+            else:
+                sys.stderr.write(f"failed: {f.description}: {type(err).__name__}: {err}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

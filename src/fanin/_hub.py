@@ -28,6 +28,7 @@ from ._errors import TaskCancelled
 from ._flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER
 from ._procpool import ProcessPool
 from ._pump import Pump
+from ._signals import install_force_exit
 from ._render import OffView, PlainView, RenderThread, View
 from ._reporter import Reporter, _check_description, _check_total
 from ._state import ProgressState, Snapshot, TaskView
@@ -197,7 +198,15 @@ class Hub:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close(kill=isinstance(exc, (KeyboardInterrupt, SystemExit)))
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            # While we clean up, a second Ctrl-C must exit at once, not leave a mess.
+            restore = install_force_exit(lambda: self.worker_pids, file=self._file)
+            try:
+                self.close(kill=True)
+            finally:
+                restore()
+        else:
+            self.close()
 
     # -- reporters ------------------------------------------------------------------------
     def reporter(self, description: str = "", total: float | None = None) -> Reporter:
@@ -386,6 +395,8 @@ class Hub:
     def _make_view(self) -> View:
         mode = self.progress
         file = self._file if self._file is not None else sys.stderr
+        if file is None:  # the process was started with stderr closed
+            return OffView()
         if mode == "auto":
             isatty = getattr(file, "isatty", None)
             try:

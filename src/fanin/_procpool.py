@@ -38,6 +38,9 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float) -> None:
     # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
     # workers ignore SIGINT and are stopped by the hub instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker inherits the caller's handlers; the hub stops workers with SIGTERM
+    # and expects them to die at once, not to run a handler meant for the caller.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Drop our copy of the task queue's write end, so the hub's death reads as EOF here.
     task_q._writer.close()
     parent = os.getppid()
@@ -100,6 +103,7 @@ class _Job:
     total: float | None = None
     attempt: int = 0
     started: bool = False  # its worker reported it running (else safe to requeue)
+    claimed: bool = False  # its future was moved to RUNNING
 
 
 @dataclass
@@ -223,9 +227,11 @@ class ProcessPool:
         for w in self._workers:
             while self._pending and not w.dead and len(w.inflight) < PREFETCH:
                 job = self._pending.popleft()
-                if not job.future.set_running_or_notify_cancel():
-                    self._forward(Verdict((job.task_id,), CANCELLED, "cancelled"))
-                    continue
+                if not job.claimed:  # a requeued job was claimed on its first dispatch
+                    if not job.future.set_running_or_notify_cancel():
+                        self._forward(Verdict((job.task_id,), CANCELLED, "cancelled"))
+                        continue
+                    job.claimed = True
                 try:
                     # Pickled here, not in the queue's feeder thread, so an unpicklable
                     # function or item fails its task with a clear error instead of
@@ -295,6 +301,7 @@ class ProcessPool:
         w.by_task.clear()
         if started:
             self.deaths += 1
+            w.proc.join(1.0)  # the sentinel fired: reaping is immediate, and gives the exit code
             code = w.proc.exitcode
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             reason = f"worker process {w.proc.pid} died ({how})"
@@ -313,9 +320,12 @@ class ProcessPool:
 
 def _cancel(fut: Future[Any]) -> None:
     # cancel() alone does not wake concurrent.futures.wait(); the executor protocol is to
-    # follow it with set_running_or_notify_cancel(), which does.
+    # follow it with set_running_or_notify_cancel(), which does. A requeued job's future
+    # is already RUNNING and cannot be cancelled: settle it with TaskCancelled instead.
     if fut.cancel():
         fut.set_running_or_notify_cancel()
+    elif not fut.done():
+        fut.set_exception(TaskCancelled("cancelled before it started"))
 
 
 def _terminate(proc: Any) -> None:

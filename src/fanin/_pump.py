@@ -13,7 +13,7 @@ All pool bookkeeping runs on this thread too (``call_soon``), so it needs no loc
 from __future__ import annotations
 
 import os
-import queue
+import pickle
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -132,26 +132,28 @@ class Pump:
             self._safe(self._calls.popleft())
 
     def _read(self, reader: Any, entry: tuple[Any, Any, Any], limit: int | None) -> None:
-        q, handler, on_eof = entry
+        # The pump is each queue's only reader, so it reads the queue's pipe directly (as
+        # concurrent.futures.process does): no reader lock to take, and a message that
+        # fails to unpickle is told apart from the writer being gone.
+        _, handler, on_eof = entry
         count = 0
         while limit is None or count < limit:
             try:
                 if not reader.poll():
                     return
-                msg = q.get_nowait()
-            except queue.Empty:
-                return
-            except (EOFError, OSError, ValueError):
-                # Writer gone (partial message from a killed worker, or closed): done.
+                data = reader.recv_bytes()
+            except (EOFError, OSError):
+                # Writer gone (a partial message from a killed worker, or closed): done.
                 self._queues.pop(reader, None)
                 if on_eof is not None:
                     self._safe(on_eof)
                 return
+            count += 1
+            try:
+                msg = pickle.loads(data)
             except Exception:  # noqa: BLE001 - a corrupt message must not stop the pump
                 self.errors += 1
-                self._safe(lambda: handler(MALFORMED))
-                continue
-            count += 1
+                msg = MALFORMED
             self._safe(lambda: handler(msg))
 
     def _drop_closed(self) -> None:
