@@ -6,6 +6,7 @@ Runs in: the caller (main thread of the main process).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -82,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="multiprocessing start method (default: the platform's)")
     demo.add_argument("--fail-job", type=int, action="append", default=[], metavar="N",
                       help="make job N (1-based) raise halfway, to see failure handling")
+    demo.add_argument("--events", metavar="FILE", default=None,
+                      help="write task events and 1 s snapshots as JSON lines to FILE")
+    demo.add_argument("--log-every", type=_positive_float, default=5.0, metavar="SEC",
+                      help="plain mode: seconds between status lines per task (default: 5)")
+    demo.add_argument("--log-jobs", action="store_true",
+                      help="each job logs a line when it starts and ends (shown above the bars)")
+    demo.add_argument("--summary", action=argparse.BooleanOptionalAction, default=None,
+                      help="print a per-task summary table at the end (default: when drawing)")
     return parser
 
 
@@ -102,9 +111,11 @@ def demo(args: argparse.Namespace) -> int:
     iters = calibrate(args.item_us)
     jobs = [
         Job(f"job {i + 1:>{len(str(args.jobs))}}", args.items, iters,
-            args.items // 2 if (i + 1) in args.fail_job else -1)
+            args.items // 2 if (i + 1) in args.fail_job else -1, args.log_jobs)
         for i in range(args.jobs)
     ]
+    if args.log_jobs:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     progress = "off" if args.no_progress else args.progress
     fn = run_job_quiet if args.no_progress else run_job
     title = (f"fanin demo · {args.backend} backend · {args.workers} workers · "
@@ -114,9 +125,16 @@ def demo(args: argparse.Namespace) -> int:
     if args.address is not None:
         title += f" · {args.address}"
     restore_sigterm = install_sigterm_as_interrupt()
-    hub = Hub(backend=args.backend, workers=args.workers, progress=progress,
-              refresh=args.refresh, start_method=args.start_method, title=title,
-              address=args.address)
+    try:
+        hub = Hub(backend=args.backend, workers=args.workers, progress=progress,
+                  refresh=args.refresh, start_method=args.start_method, title=title,
+                  address=args.address, events=args.events, log_every=args.log_every,
+                  summary=args.summary)
+        hub.start()
+    except (ValueError, ImportError) as exc:
+        restore_sigterm()
+        print(f"fanin demo: error: {exc}", file=sys.stderr)
+        return 2
     interrupted: KeyboardInterrupt | None = None
     try:
         with hub:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ._state import ProgressState
+from ._logs import sanitize_log
 from ._text import sanitize
-from ._wire import Barrier, LogRecord, Report, Verdict
+from ._wire import QUEUED, RUNNING, Barrier, LogRecord, Report, Verdict
 
 MAX_BATCH = 4096  # messages applied per lock hold
 MAX_LOG_BACKLOG = 1000  # log lines kept for the renderer; older ones are counted as dropped
@@ -155,13 +156,17 @@ class Collector:
         if self.state.apply(report):
             ts = self.state.tasks[report.task]
             if ts.status != old_status:
+                if old_status in (None, QUEUED) and ts.status != RUNNING:
+                    self._emit("started", ts)  # began and ended within one batch
                 self._emit("status", ts)
 
     def _add_log(self, record: LogRecord) -> None:
         if len(self.logs) >= MAX_LOG_BACKLOG:
             self.logs.popleft()
             self.logs_dropped += 1
-        self.logs.append(record._replace(text=sanitize(str(record.text), 10_000)))
+        self.logs.append(record._replace(text=sanitize_log(str(record.text)),
+                                         worker=sanitize(str(record.worker), 60),
+                                         level=sanitize(str(record.level), 10)))
         self._emit("log", record)
 
     def _emit(self, kind: str, payload: Any) -> None:

@@ -6,10 +6,13 @@ level functions so they pickle by reference under spawn and forkserver.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import NamedTuple
 
 from ._reporter import Reporter
+
+log = logging.getLogger("fanin.demo")
 
 
 class Job(NamedTuple):
@@ -17,6 +20,7 @@ class Job(NamedTuple):
     items: int
     iters: int  # spin iterations per item (calibrated to the requested microseconds)
     fail_at: int = -1  # item index at which this job raises (for testing exit codes)
+    log: bool = False  # log a line at start and end (to show worker logs above the bars)
 
 
 def spin(iters: int) -> int:
@@ -43,6 +47,8 @@ def calibrate(item_us: float, probe: int = 200_000) -> int:
 def run_job(job: Job, progress: Reporter) -> int:
     """One job with a live bar: advance once per item."""
     progress.start(description=job.name, total=job.items)
+    if job.log:
+        log.info("starting %d items", job.items)
     iters, fail_at = job.iters, job.fail_at
     advance = progress.advance
     for i in range(job.items):
@@ -50,6 +56,8 @@ def run_job(job: Job, progress: Reporter) -> int:
             raise RuntimeError(f"{job.name} failed at item {i} (requested with --fail-job)")
         spin(iters)
         advance()
+    if job.log:
+        log.info("done")
     return job.items
 
 

@@ -25,6 +25,9 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 from ._channel import HubChannel
 from ._collector import Collector
 from ._errors import TaskCancelled
+from ._events import EventsWriter
+from ._health import HealthSampler
+from ._logs import Capture, logging_level
 from ._flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER
 from ._procpool import ProcessPool
 from ._pump import Pump
@@ -103,6 +106,12 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         view: View | None = None,
         address: str | None = None,
+        summary: bool | None = None,
+        events: str | os.PathLike[str] | None = None,
+        capture_logs: bool | None = None,
+        capture_print: bool = False,
+        stall_after: float = 30.0,
+        health: bool = True,
     ) -> None:
         if backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
@@ -125,6 +134,12 @@ class Hub:
         self.refresh = _positive_number("refresh", refresh)
         self.flush_interval = _positive_number("flush_interval", flush_interval)
         self.log_every = _positive_number("log_every", log_every)
+        self.stall_after = _positive_number("stall_after", stall_after)
+        self.summary = summary
+        self.events = events
+        self.capture_logs = capture_logs
+        self.capture_print = bool(capture_print)
+        self.health = bool(health)
         self.mp_context: BaseContext = multiprocessing.get_context(start_method)
         self.title = title
         self._file = file
@@ -141,6 +156,10 @@ class Hub:
         self._pool: ThreadPool | ProcessPool | DaskPool | None = None
         self._queues: list[Any] = []
         self._pool_lock = threading.Lock()
+        self._view: View | None = None
+        self._events_writer: EventsWriter | None = None
+        self._capture: Capture | None = None
+        self._health: HealthSampler | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Hub:
@@ -148,14 +167,26 @@ class Hub:
             raise RuntimeError("this Hub is closed; create a new one for another run")
         if self._state_name == "started":
             return self
-        self._state_name = "started"
         view = self._custom_view or self._make_view()
+        if self.events is not None:  # fails here, clearly, if the path is not writable
+            self._events_writer = EventsWriter(self.events, self._state, self._lock)
+        self._state_name = "started"
+        self._view = view
         if isinstance(view, PlainView):
             self._collector.listeners.append(view.on_event)
+        if self._events_writer is not None:
+            self._collector.listeners.append(self._events_writer.on_event)
+            self._events_writer.start()
         self._render = RenderThread(view, self._state, self._lock, self._collector.logs,
                                     self.refresh, self._clock)
         self._collector.start()
         self._render.start()
+        if self._capture_logs_enabled(view):
+            self._capture = Capture(self._inbox, self.capture_print)
+            self._capture.install()
+        if self.health:
+            self._health = HealthSampler(lambda: self.worker_pids, self._state, self._lock)
+            self._health.start()
         return self
 
     def close(self, kill: bool = False) -> None:
@@ -173,13 +204,26 @@ class Hub:
                 self._pool.shutdown(kill=kill)
             if self._pump is not None:
                 self._pump.stop()
+            if self._capture is not None:
+                self._capture.uninstall()
             FLUSHER.flush_all()
             self._collector.stop()
+            if self._health is not None:
+                self._health.stop()
             with self._lock:
                 self._state.close()
+                snap = self._state.snapshot(max_rows=0)
+                views = self._state.all_views() if self._want_summary() else None
+            if self._events_writer is not None:
+                self._events_writer.stop(final=snap)
             if self._render is not None:
-                self._render.stop()
+                summary = None
+                if views is not None:
+                    summary = (self._summary_view(), views, snap)
+                self._render.stop(summary=summary)
         finally:
+            if self._capture is not None:
+                self._capture.uninstall()
             FLUSHER.forget_channel(self._inbox)
             for channel in self._queues:
                 FLUSHER.forget_channel(channel)
@@ -325,6 +369,27 @@ class Hub:
                 results.append(f.result())
         return results
 
+    async def amap(
+        self,
+        fn: Callable[[T, Reporter], Any],
+        items: Iterable[T],
+        *,
+        description: str | Callable[[T], str] | None = None,
+        total: Callable[[T], float | None] | None = None,
+        concurrency: int | None = None,
+    ) -> list[Any]:
+        """Awaitable ``map``: results in input order, the first failure cancels the rest.
+
+        A coroutine function runs as ``fn(item, reporter)`` coroutines in the current event
+        loop, at most ``concurrency`` (default ``workers``) at a time; their reporters post
+        to the hub's in-process queue and never block the loop. A plain function runs on
+        the backend (threads or processes) while the loop awaits its futures.
+        """
+        from ._integrations import amap
+
+        return await amap(self, fn, items, description=description, total=total,
+                          concurrency=concurrency)
+
     # -- reading --------------------------------------------------------------------------
     def sync(self, timeout: float | None = 10.0) -> bool:
         """Wait until everything reported so far (and flushed by this process) is applied."""
@@ -386,11 +451,30 @@ class Hub:
                                     self.flush_interval)
                 else:
                     assert pump is not None
-                    pool = ProcessPool(self.workers, self.mp_context, pump, self._inbox.put,
-                                       self.flush_interval)
+                    pool = ProcessPool(
+                        self.workers, self.mp_context, pump, self._inbox.put,
+                        self.flush_interval,
+                        log_level=logging_level() if self._capture is not None else None,
+                        capture_print=self.capture_print and self._capture is not None)
                 pool.start()
                 self._pool = pool
             return self._pool
+
+    def _capture_logs_enabled(self, view: View) -> bool:
+        if self.capture_logs is not None:
+            return self.capture_logs
+        return not isinstance(view, OffView)  # no display to tear, nothing to capture for
+
+    def _want_summary(self) -> bool:
+        if self.summary is not None:
+            return self.summary
+        return self._view is not None and not isinstance(self._view, OffView)
+
+    def _summary_view(self) -> Any:
+        if isinstance(self._view, OffView):  # summary=True with progress="off": plain text
+            file = self._file if self._file is not None else sys.stderr
+            return PlainView(file) if file is not None else OffView()
+        return self._view
 
     def _make_view(self) -> View:
         mode = self.progress
@@ -403,14 +487,19 @@ class Hub:
                 tty = bool(isatty()) if isatty is not None else False
             except (OSError, ValueError):
                 tty = False
-            mode = "rich" if tty else "plain"
+            if tty:
+                mode = "rich"
+            else:  # a notebook's stderr is no TTY, but Rich draws there (with ipywidgets)
+                from ._integrations import _notebook_mode
+
+                mode = _notebook_mode()
         if mode == "off":
             return OffView()
         if mode == "plain":
             return PlainView(file, every=self.log_every, clock=self._clock)
         from ._richview import RichView
 
-        return RichView(file=file, header=self.title)
+        return RichView(file=file, header=self.title, stall_after=self.stall_after)
 
 
 def _require_dask() -> None:

@@ -13,10 +13,12 @@ tasks and be replaced while the run goes on.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import pickle
 import queue
 import signal
+import sys
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from ._errors import RemoteTraceback, TaskCancelled, WorkerDied
+from ._logs import ChannelLogHandler, PrintCapture, set_current_task
 from ._pump import Pump
 from ._reporter import Reporter
 from ._wire import CANCELLED, FAILED, JobResult, Report, Verdict
@@ -34,7 +37,8 @@ PREFETCH = 2  # jobs in flight per worker: hides the dispatch round trip
 ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
 
 
-def _worker_main(task_q: Any, report_q: Any, flush_interval: float) -> None:
+def _worker_main(task_q: Any, report_q: Any, flush_interval: float,
+                 log_level: int | None = None, capture_print: bool = False) -> None:
     # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
     # workers ignore SIGINT and are stopped by the hub instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -43,6 +47,14 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Drop our copy of the task queue's write end, so the hub's death reads as EOF here.
     task_q._writer.close()
+    if log_level is not None:
+        # Log records travel to the hub like progress does; nothing here writes to the
+        # terminal (a forked worker would otherwise inherit the caller's handlers).
+        root = logging.getLogger()
+        root.handlers = [ChannelLogHandler(report_q)]
+        root.setLevel(log_level)
+    if capture_print:
+        sys.stdout = PrintCapture(report_q, sys.stdout)  # type: ignore[assignment]
     parent = os.getppid()
     while True:
         try:
@@ -64,6 +76,7 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float) -> None:
         reporter = Reporter(report_q, task_id, description, total,
                             flush_interval=flush_interval, attempt=attempt)
         reporter._managed = True
+        set_current_task(task_id, description)
         reporter.start()
         try:
             value = fn(item, reporter)
@@ -79,6 +92,8 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float) -> None:
             report_q.put(_error_result(job_id, err))
             continue
         reporter.finish()
+        if capture_print:
+            sys.stdout.flush()
         report_q.put(JobResult(job_id, True, payload))
 
 
@@ -124,8 +139,12 @@ class ProcessPool:
         pump: Pump,
         forward: Callable[[object], None],
         flush_interval: float,
+        log_level: int | None = None,
+        capture_print: bool = False,
     ) -> None:
         self._n = workers
+        self._log_level = log_level
+        self._capture_print = capture_print
         self._ctx = ctx
         self._pump = pump
         self._forward = forward
@@ -200,7 +219,7 @@ class ProcessPool:
         report_q = self._ctx.Queue()
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(task_q, report_q, self._flush_interval),
+            args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print),
             name="fanin-worker",
             daemon=True,
         )

@@ -23,6 +23,7 @@ from ._wire import DONE, FAILED, FINAL_STATUSES, LogRecord
 
 
 class View(Protocol):
+    def summary(self, views: list[Any], snap: Snapshot) -> None: ...
     def start(self) -> None: ...
     def max_rows(self) -> int: ...
     def draw(self, snap: Snapshot, logs: list[LogRecord], final: bool) -> None: ...
@@ -32,6 +33,7 @@ class View(Protocol):
 class OffView:
     """Draws nothing; the hub still collects (summary and events keep working)."""
 
+    def summary(self, views: list[Any], snap: Snapshot) -> None: ...
     def start(self) -> None: ...
     def max_rows(self) -> int:
         return 0
@@ -95,6 +97,12 @@ class PlainView:
 
     def stop(self) -> None: ...
 
+    def summary(self, views: list[Any], snap: Snapshot) -> None:
+        from ._summary import plain_summary
+
+        self.file.write(plain_summary(views, snap) + "\n")
+        self.file.flush()
+
 
 def plain_overall(snap: Snapshot) -> str:
     c = snap.counts
@@ -138,6 +146,7 @@ class RenderThread:
         self.clock = clock
         self.frames = 0
         self.failed: BaseException | None = None
+        self._summary: Any = None
         self._stop = threading.Event()
         self._last_version = -1
         self._last_tick = -1
@@ -150,8 +159,13 @@ class RenderThread:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float | None = 10.0) -> None:
-        """Draw one final frame with everything applied so far, then stop the view."""
+    def stop(self, timeout: float | None = 10.0, summary: Any = None) -> None:
+        """Draw one final frame with everything applied so far, then stop the view.
+
+        ``summary`` is ``(view, task_views, snapshot)``: printed by this thread after the
+        live display has stopped, so the summary is drawn by the one thread that draws.
+        """
+        self._summary = summary
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -164,6 +178,13 @@ class RenderThread:
             self._frame(final=True)
         finally:
             self._guard(self.view.stop)
+        if self._summary is not None:
+            view, views, snap = self._summary
+            if self.failed is None or view is not self.view:
+                try:
+                    view.summary(views, snap)
+                except Exception:  # noqa: BLE001 - a broken terminal must not fail the run
+                    pass
 
     def _frame(self, final: bool) -> None:
         with self.lock:

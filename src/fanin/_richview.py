@@ -7,6 +7,7 @@ so ``[bold]`` or ``[/]`` in a description shows literally.
 
 from __future__ import annotations
 
+import os
 from typing import IO
 
 from rich.console import Console, Group, RenderableType
@@ -19,7 +20,7 @@ from . import _format as fmt
 from ._state import Snapshot, TaskView
 from ._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, LogRecord
 
-RESERVED_LINES = 5  # header, hidden-tasks line, overall bar, and a margin for the prompt
+RESERVED_LINES = 6  # 2 header lines, hidden-tasks line, overall bar, a margin for the prompt
 
 _LEVEL_STYLE = {"DEBUG": "dim", "INFO": "cyan", "WARNING": "yellow", "ERROR": "red",
                 "CRITICAL": "bold red", "PRINT": ""}
@@ -27,10 +28,10 @@ _LEVEL_STYLE = {"DEBUG": "dim", "INFO": "cyan", "WARNING": "yellow", "ERROR": "r
 
 class RichView:
     def __init__(self, file: IO[str] | None = None, console: Console | None = None,
-                 header: str | None = None) -> None:
+                 header: str | None = None, stall_after: float = 30.0) -> None:
         self.console = console or Console(file=file, highlight=False)
         self.header = header
-        self.health: str | None = None
+        self.stall_after = stall_after
         self._live: Live | None = None
 
     def start(self) -> None:
@@ -60,6 +61,11 @@ class RichView:
             live, self._live = self._live, None
             live.stop()
 
+    def summary(self, views: list[TaskView], snap: Snapshot) -> None:
+        from ._summary import rich_summary
+
+        self.console.print(rich_summary(views, snap))
+
     # -- layout ---------------------------------------------------------------------------
     def render(self, snap: Snapshot) -> RenderableType:
         width = self.console.size.width
@@ -72,13 +78,20 @@ class RichView:
         grid.add_column(justify="right", no_wrap=True)
         grid.add_column(justify="right", no_wrap=True)
         grid.add_column(justify="right", no_wrap=True)
+        health = snap.health or {}
+        show_health = any(row.pid in health and row.pid != os.getpid() for row in snap.rows)
+        if show_health:
+            grid.add_column(justify="right", no_wrap=True)
         for row in snap.rows:
-            grid.add_row(*self._task_cells(row, bar_width))
+            cells = self._task_cells(row, bar_width)
+            if show_health:
+                h = health.get(row.pid)  # type: ignore[arg-type]
+                cells.append(Text(f"{h.cpu:3.0f}% {h.rss / 2**20:4.0f}M", style="dim")  # type: ignore[attr-defined]
+                             if h is not None else Text(""))
+            grid.add_row(*cells)
         parts: list[RenderableType] = []
-        if self.header or self.health:
-            head = Text(self.header or "", style="bold")
-            if self.health:
-                head.append(("  " if self.header else "") + self.health, style="dim")
+        head = _header(self.header, snap)
+        if head is not None:
             parts.append(head)
         parts.append(grid)
         others = _others_line(snap)
@@ -88,8 +101,12 @@ class RichView:
         return Group(*parts)
 
     def _task_cells(self, t: TaskView, bar_width: int) -> list[RenderableType]:
-        style = "red" if t.status == FAILED else ("yellow" if t.idle > 30 else "")
+        stalled = t.status == RUNNING and t.idle >= self.stall_after
+        style = "red" if t.status == FAILED else ("yellow" if stalled else "")
         desc = Text(t.description or t.id, style=style)
+        if stalled:
+            desc = Text.assemble(Text(f"stalled {fmt.duration(t.idle)} ", style="bold yellow"),
+                                 desc)
         bar = ProgressBar(total=t.total, completed=t.completed, width=bar_width,
                           pulse=t.total is None)
         total = fmt.count(t.total) if t.total is not None else "?"
@@ -101,6 +118,29 @@ class RichView:
             Text(f"eta {fmt.duration(t.eta)}", style="cyan"),
             Text(fmt.duration(t.elapsed), style="yellow"),
         ]
+
+
+def _header(title: str | None, snap: Snapshot) -> Text | None:
+    """Title on the first line, psutil health (refreshed ~1/s) on the second."""
+    bits = []
+    if snap.system_cpu is not None:
+        bits.append(f"system cpu {snap.system_cpu:.0f}%")
+    health = snap.health or {}
+    workers = [h for pid, h in health.items() if pid != os.getpid()]
+    if workers:
+        rss = sum(h.rss for h in workers) / 2**20  # type: ignore[attr-defined]
+        bits.append(f"{len(workers)} worker processes, {rss:,.0f} MB")
+    me = health.get(os.getpid())
+    if me is not None:
+        bits.append(f"main {me.cpu:.0f}% cpu, {me.rss / 2**20:,.0f} MB")  # type: ignore[attr-defined]
+    if not title and not bits:
+        return None
+    head = Text(no_wrap=True, overflow="ellipsis")
+    if title:
+        head.append(title, style="bold")
+    if bits:
+        head.append(("\n" if title else "") + " · ".join(bits), style="dim")
+    return head
 
 
 def _others_line(snap: Snapshot) -> Text | None:

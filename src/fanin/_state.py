@@ -70,6 +70,8 @@ class Snapshot(NamedTuple):
     eta: float | None
     elapsed: float
     malformed: int  # messages the collector could not use
+    health: dict[int, object] | None = None  # pid -> WorkerHealth, refreshed ~1/s
+    system_cpu: float | None = None  # percent, all cores
 
 
 def _rate(samples: deque[tuple[float, float]], now: float, window: float) -> float | None:
@@ -103,6 +105,8 @@ class ProgressState:
         self.ended: float | None = None
         self._overall: deque[tuple[float, float]] = deque(maxlen=256)
         self.finished_order: list[str] = []
+        self.health: dict[int, object] = {}
+        self.system_cpu: float | None = None
 
     # -- mutation -------------------------------------------------------------------------
     def add_task(self, task_id: str, description: str = "", total: float | None = None) -> TaskState:
@@ -168,6 +172,11 @@ class ProgressState:
 
     def note_malformed(self) -> None:
         self.malformed += 1
+        self.version += 1
+
+    def set_health(self, health: dict[int, object], system_cpu: float | None) -> None:
+        self.health = health
+        self.system_cpu = system_cpu
         self.version += 1
 
     def close(self) -> None:
@@ -246,7 +255,8 @@ class ProgressState:
             eta = max(0.0, total - self.completed) / rate
         return Snapshot(self.version, now, tuple(rows), max(0, running - len(rows)),
                         dict(self.counts), self.completed, total, rate, eta,
-                        max(0.0, end - self.started), self.malformed)
+                        max(0.0, end - self.started), self.malformed, dict(self.health),
+                        self.system_cpu)
 
     def all_views(self) -> list[TaskView]:
         """Every task (for the summary and events file); O(tasks), not for frames."""

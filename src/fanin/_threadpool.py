@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ._flusher import Channel
+from ._logs import set_current_task
 from ._reporter import Reporter
 from ._wire import CANCELLED, Verdict
 
@@ -47,6 +48,7 @@ class ThreadPool:
         with self._lock:
             self._queued.pop(reporter._task, None)
             self._running[reporter._task] = reporter
+        set_current_task(reporter._task, reporter._desc)
         try:
             reporter.start()
             value = fn(item, reporter)
@@ -54,6 +56,7 @@ class ThreadPool:
             reporter.fail(exc)
             raise
         finally:
+            set_current_task(None, None)
             with self._lock:
                 self._running.pop(reporter._task, None)
         reporter.finish()
