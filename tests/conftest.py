@@ -10,7 +10,8 @@ import pytest
 START_METHODS = [m for m in ("fork", "spawn", "forkserver")
                  if m in multiprocessing.get_all_start_methods()]
 
-_HUB_THREADS = ("fanin-collector", "fanin-render", "fanin-pump", "fanin-worker")
+_HUB_THREADS = ("fanin-collector", "fanin-render", "fanin-pump", "fanin-worker", "fanin-health",
+                "fanin-events")
 
 
 def _live_children() -> set[int]:

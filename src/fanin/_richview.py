@@ -173,7 +173,8 @@ def _overall(snap: Snapshot, desc_width: int, bar_width: int) -> Table:
         bar = ProgressBar(total=max(1, tasks_total), completed=ended, width=bar_width)
         amount = f"{fmt.count(snap.completed)} items"
     grid.add_row(
-        Text(f"overall {ended:,}/{tasks_total:,} tasks", style="bold"),
+        Text(label if len(label := f"overall {ended:,}/{tasks_total:,}") <= desc_width
+             else f"{ended:,}/{tasks_total:,}", style="bold"),
         bar,
         Text(amount),
         Text(fmt.rate(snap.rate), style="green"),
