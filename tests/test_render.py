@@ -62,7 +62,7 @@ def test_escape_sequences_are_inert_on_a_real_terminal_emulator():
     buf = io.StringIO()
     console = rich_console(file=buf, width=80, height=12)
     console.print(RichView(console=console).render(st.snapshot()))
-    stream.feed(buf.getvalue().encode())
+    stream.feed(buf.getvalue().replace("\n", "\r\n").encode())  # a tty maps LF to CRLF
     lines = [line.rstrip() for line in screen.display]
     assert any("honest task" in line for line in lines)
     assert any("\\x1b[2J" in line for line in lines)  # shown, not executed

@@ -8,12 +8,10 @@ so ``[bold]`` or ``[/]`` in a description shows literally.
 from __future__ import annotations
 
 import os
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
 from . import _format as fmt
@@ -68,56 +66,99 @@ class RichView:
 
     # -- layout ---------------------------------------------------------------------------
     def render(self, snap: Snapshot) -> RenderableType:
+        """One ``Text`` line per row, laid out by hand.
+
+        Measured: a ``Table.grid`` of ``ProgressBar`` cells cost ~0.3 ms per row per frame
+        (18 ms for 64 rows), most of it in column measurement; plain text lines cost a
+        fraction of that, which is what keeps the main process cheap at 10 Hz.
+        """
         width = self.console.size.width
         desc_width = max(12, min(40, width // 4))
-        bar_width = max(10, min(40, width - desc_width - 48))
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(width=desc_width, no_wrap=True, overflow="ellipsis")
-        grid.add_column(width=bar_width, no_wrap=True)
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column(justify="right", no_wrap=True)
         health = snap.health or {}
-        show_health = any(row.pid in health and row.pid != os.getpid() for row in snap.rows)
-        if show_health:
-            grid.add_column(justify="right", no_wrap=True)
-        for row in snap.rows:
-            cells = self._task_cells(row, bar_width)
-            if show_health:
-                h = health.get(row.pid)  # type: ignore[arg-type]
-                cells.append(Text(f"{h.cpu:3.0f}% {h.rss / 2**20:4.0f}M", style="dim")  # type: ignore[attr-defined]
-                             if h is not None else Text(""))
-            grid.add_row(*cells)
-        parts: list[RenderableType] = []
+        me = os.getpid()
+        show_health = any(row.pid in health and row.pid != me for row in snap.rows)
+        cells = [self._task_cells(row, health if show_health else None) for row in snap.rows]
+        overall = _overall_cells(snap, desc_width)
+        cols = [max([len(c[i]) for c in cells] + [len(overall[i])]) for i in range(5)]
+        fixed = desc_width + sum(cols) + 6 + (11 if show_health else 0)
+        bar_width = max(10, min(40, width - fixed))
+        lines: list[RenderableType] = []
         head = _header(self.header, snap)
         if head is not None:
-            parts.append(head)
-        parts.append(grid)
+            lines.append(head)
+        for row, c in zip(snap.rows, cells):
+            lines.append(self._line(row.description or row.id, c, cols, desc_width, bar_width,
+                                    row.completed, row.total, row, snap.now))
         others = _others_line(snap)
         if others is not None:
-            parts.append(others)
-        parts.append(_overall(snap, desc_width, bar_width))
-        return Group(*parts)
+            lines.append(others)
+        lines.append(self._line(overall[5], overall, cols, desc_width, bar_width,
+                                overall[6], overall[7], None, snap.now))
+        return Group(*lines)
 
-    def _task_cells(self, t: TaskView, bar_width: int) -> list[RenderableType]:
-        stalled = t.status == RUNNING and t.idle >= self.stall_after
-        style = "red" if t.status == FAILED else ("yellow" if stalled else "")
-        desc = Text(t.description or t.id, style=style)
-        if stalled:
-            desc = Text.assemble(Text(f"stalled {fmt.duration(t.idle)} ", style="bold yellow"),
-                                 desc)
-        bar = ProgressBar(total=t.total, completed=t.completed, width=bar_width,
-                          pulse=t.total is None)
+    def _task_cells(self, t: TaskView, health: dict[int, object] | None) -> list[Any]:
         total = fmt.count(t.total) if t.total is not None else "?"
+        h = health.get(t.pid) if health is not None and t.pid is not None else None
         return [
-            desc,
-            bar,
-            Text(f"{fmt.count(t.completed)}/{total}"),
-            Text(fmt.rate(t.rate), style="green"),
-            Text(f"eta {fmt.duration(t.eta)}", style="cyan"),
-            Text(fmt.duration(t.elapsed), style="yellow"),
+            f"{fmt.count(t.completed)}/{total}",
+            fmt.rate(t.rate),
+            f"eta {fmt.duration(t.eta)}",
+            fmt.duration(t.elapsed),
+            (f"{h.cpu:3.0f}% {h.rss / 2**20:4.0f}M" if h is not None else "")  # type: ignore[attr-defined]
+            if health is not None else "",
         ]
+
+    def _line(self, desc: str, c: list[Any], cols: list[int], desc_width: int, bar_width: int,
+              completed: float, total: float | None, t: TaskView | None, now: float) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        style = "bold" if t is None else ""
+        if t is not None:
+            stalled = t.status == RUNNING and t.idle >= self.stall_after
+            if t.status == FAILED:
+                style = "red"
+            elif stalled:
+                prefix = f"stalled {fmt.duration(t.idle)} "
+                line.append(prefix, style="bold yellow")
+                desc = desc[: max(0, desc_width - len(prefix))]
+                desc_width -= len(prefix)
+                style = "yellow"
+        if len(desc) > desc_width:
+            desc = desc[: desc_width - 1] + "…"
+        line.append(desc.ljust(desc_width), style=style)
+        line.append(" ")
+        _bar(line, completed, total, bar_width, now)
+        line.append(" ")
+        line.append(c[0].rjust(cols[0]))
+        line.append(" ")
+        line.append(c[1].rjust(cols[1]), style="green")
+        line.append(" ")
+        line.append(c[2].rjust(cols[2]), style="cyan")
+        line.append(" ")
+        line.append(c[3].rjust(cols[3]), style="yellow")
+        if c[4]:
+            line.append(" ")
+            line.append(c[4].rjust(cols[4]), style="dim")
+        return line
+
+
+def _bar(line: Text, completed: float, total: float | None, width: int, now: float) -> None:
+    """The same glyphs and theme styles as ``rich.progress_bar.ProgressBar``."""
+    if total is None or total <= 0:
+        if total is not None:  # total 0: nothing to do, so complete
+            line.append("━" * width, style="bar.finished")
+            return
+        pos = int(now * 15) % (width + 8)  # a moving pulse for unknown totals
+        cells = ["━" if 0 <= i - pos + 8 < 8 else " " for i in range(width)]
+        line.append("".join(cells), style="bar.pulse")
+        return
+    halves = int(width * 2 * max(0.0, min(1.0, completed / total)))
+    full, half = divmod(halves, 2)
+    done_style = "bar.finished" if completed >= total else "bar.complete"
+    line.append("━" * full + ("╸" if half else ""), style=done_style)
+    remaining = width - full - half
+    if remaining:
+        back = ("╺" + "━" * (remaining - 1)) if (not half and full) else "━" * remaining
+        line.append(back, style="bar.back")
 
 
 def _header(title: str | None, snap: Snapshot) -> Text | None:
@@ -158,30 +199,19 @@ def _others_line(snap: Snapshot) -> Text | None:
     return Text(" · ".join(bits), style=style)
 
 
-def _overall(snap: Snapshot, desc_width: int, bar_width: int) -> Table:
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=desc_width, no_wrap=True)
-    grid.add_column(width=bar_width, no_wrap=True)
-    for _ in range(4):
-        grid.add_column(justify="right", no_wrap=True)
+def _overall_cells(snap: Snapshot, desc_width: int) -> list[Any]:
     tasks_total = sum(snap.counts.values())
     ended = tasks_total - snap.counts.get(QUEUED, 0) - snap.counts.get(RUNNING, 0)
     if snap.total is not None and snap.total > 0:
-        bar = ProgressBar(total=snap.total, completed=snap.completed, width=bar_width)
-        amount = f"{fmt.count(snap.completed)}/{fmt.count(snap.total)}"
-    else:
-        bar = ProgressBar(total=max(1, tasks_total), completed=ended, width=bar_width)
-        amount = f"{fmt.count(snap.completed)} items"
-    grid.add_row(
-        Text(label if len(label := f"overall {ended:,}/{tasks_total:,}") <= desc_width
-             else f"{ended:,}/{tasks_total:,}", style="bold"),
-        bar,
-        Text(amount),
-        Text(fmt.rate(snap.rate), style="green"),
-        Text(f"eta {fmt.duration(snap.eta)}", style="cyan"),
-        Text(fmt.duration(snap.elapsed), style="yellow"),
-    )
-    return grid
+        amount, done, total = (f"{fmt.count(snap.completed)}/{fmt.count(snap.total)}",
+                               snap.completed, snap.total)
+    else:  # some totals unknown: the bar counts tasks instead
+        amount, done, total = f"{fmt.count(snap.completed)} items", ended, max(1, tasks_total)
+    label = f"overall {ended:,}/{tasks_total:,}"
+    if len(label) > desc_width:
+        label = f"{ended:,}/{tasks_total:,}"
+    return [amount, fmt.rate(snap.rate), f"eta {fmt.duration(snap.eta)}",
+            fmt.duration(snap.elapsed), "", label, done, total]
 
 
 def _log_text(record: LogRecord) -> Text:
