@@ -73,7 +73,7 @@ class RichView:
         fraction of that, which is what keeps the main process cheap at 10 Hz.
         """
         width = self.console.size.width
-        desc_width = max(12, min(40, width // 4))
+        desc_width = max(12, min(32, width // 5))
         health = snap.health or {}
         me = os.getpid()
         show_health = any(row.pid in health and row.pid != me for row in snap.rows)
