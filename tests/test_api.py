@@ -10,8 +10,9 @@ import fanin
 def test_exported_names_are_pinned():
     assert fanin.__all__ == sorted(fanin.__all__)
     assert set(fanin.__all__) == {
-        "Failure", "FaninError", "FaninWarning", "Hub", "RemoteTraceback", "Reporter",
-        "Snapshot", "TaskCancelled", "TaskView", "WorkerDied", "__version__",
+        "Failure", "FaninError", "FaninWarning", "Hub", "ProgressExecutor", "RemoteTraceback",
+        "Reporter", "Snapshot", "TaskCancelled", "TaskView", "WorkerDied", "__version__",
+        "track",
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._errors import FaninError, FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
 from ._hub import Failure, Hub
+from ._integrations import ProgressExecutor, track
 from ._reporter import Reporter
 from ._state import Snapshot, TaskView
 
@@ -19,6 +20,7 @@ __all__ = [
     "FaninError",
     "FaninWarning",
     "Hub",
+    "ProgressExecutor",
     "RemoteTraceback",
     "Reporter",
     "Snapshot",
@@ -26,4 +28,5 @@ __all__ = [
     "TaskView",
     "WorkerDied",
     "__version__",
+    "track",
 ]

@@ -80,7 +80,8 @@ class Hub:
         backend: ``"thread"``, ``"process"`` or ``"dask"``: where ``map``/``submit`` run
             functions (``"dask"`` needs ``pip install 'fanin[dask]'``).
         workers: pool size (default: the number of CPUs).
-        progress: ``"auto"`` (Rich on a terminal, plain lines otherwise), ``"rich"``,
+        progress: ``"auto"`` (Rich on a terminal or in Jupyter with ipywidgets, plain
+            lines otherwise), ``"rich"``,
             ``"plain"`` or ``"off"`` (collect only).
         refresh: frames per second, a ceiling (unchanged frames are not redrawn).
         flush_interval: seconds between a worker's progress messages (latency vs. cost).
