@@ -17,6 +17,9 @@ advances a million times costs the cluster ~20 messages a second.
 Ordering: a task's final report enters the worker's batched stream before the task's
 completion message, and the scheduler relays both to the client over one stream, so when a
 Dask future is done its final report is already in the hub's inbox (exact counts).
+Tasks that *other* clients run with our reporters have no such ordering with our client, so
+``sync`` (called by ``hub.sync`` and at shutdown) sends a probe event through the scheduler
+and waits for it to come back behind everything the scheduler had received before it.
 
 Attempts: every execution of a task draws a fresh random run id (``DaskChannel`` makes one
 when built or unpickled in a worker) that travels with each message. The client numbers a
@@ -185,7 +188,7 @@ class DaskPool:
         self._settle_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._settler = threading.Thread(target=self._settle_loop, name="fanin-dask-settle",
                                          daemon=True)
-        self._subscribed = threading.Event()
+        self._probes: dict[str, threading.Event] = {}  # token -> set when it comes back
         self._state = "new"
 
     @property
@@ -227,12 +230,30 @@ class DaskPool:
     def _confirm_subscription(self) -> None:
         # subscribe_topic is fire-and-forget; a task's first (or only) reports could reach the
         # scheduler before the subscription and be lost. A probe we hear back proves it's live.
-        assert self._client is not None
         for _ in range(int(SUBSCRIBE_TIMEOUT / 0.2)):
-            self._client.log_event(self._topic, (_PROBE, self._token))
-            if self._subscribed.wait(0.2):
+            if self.sync(0.2):
                 return
         raise FaninError("the Dask scheduler did not confirm fanin's event subscription")
+
+    def sync(self, timeout: float | None = 10.0) -> bool:
+        """Wait until every report the scheduler had received by now is in the hub's inbox.
+
+        A probe event goes through the scheduler's broker and comes back on the same
+        stream as the reports, after them. Needed for reporters driven by *another* client's
+        tasks: that client can see its task finish before our client hears the final report.
+        """
+        client = self._client
+        if client is None or self._state not in ("started", "closing"):
+            return True
+        token = os.urandom(6).hex()
+        event = self._probes[token] = threading.Event()
+        try:
+            client.log_event(self._topic, (_PROBE, token))
+            return event.wait(timeout)
+        except Exception:  # noqa: BLE001 - a lost scheduler: nothing more will come
+            return False
+        finally:
+            self._probes.pop(token, None)
 
     def submit(self, fn: Callable[..., Any], item: Any, task_id: str, description: str,
                total: float | None = None) -> Future[Any]:
@@ -297,6 +318,8 @@ class DaskPool:
             done = [j for j in left if j.dfut.done()]
             self._settle(done)
             self._cancel([j for j in left if not j.dfut.done()], "hub closed")
+            if not kill:
+                self.sync(timeout)  # final reports of tasks other clients ran with our reporters
         finally:
             self._teardown()
             self._state = "closed"
@@ -321,8 +344,9 @@ class DaskPool:
         try:
             run = msg[0]
             if run == _PROBE:
-                if msg[1] == self._token:
-                    self._subscribed.set()
+                probe = self._probes.get(msg[1])
+                if probe is not None:
+                    probe.set()
                 return
             report = Report(*msg[1:])
             runs = self._runs.get(report.task)

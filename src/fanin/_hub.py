@@ -399,6 +399,9 @@ class Hub:
         FLUSHER.flush_all()
         if self._pump is not None and not self._pump.sync(timeout):
             return False
+        if self.backend == "dask" and self._pool is not None \
+                and not self._pool.sync(timeout):  # type: ignore[union-attr]
+            return False
         return self._collector.barrier().wait(timeout)
 
     def snapshot(self, max_rows: int | None = None) -> Snapshot:
