@@ -156,3 +156,18 @@ def test_plain_view_has_no_escape_codes_and_is_rate_limited():
     assert "\x1b" not in text
     assert text.count("[b]task[/b]") <= 4  # 2 periodic lines + 1 end line
     assert "done      [b]task[/b] \\x1b[31m: 100/100" in text
+
+
+def test_rerun_attempt_is_shown_and_verdicts_name_the_description():
+    st = ProgressState()
+    st.apply(Report("a", 3, 70, 100, "flaky job", "running", None, 1))
+    st.fail_task("a", "worker died")
+    st.apply(Report("a", 1, 10, 100, "flaky job", "running", None, 2, attempt=1))
+    assert "flaky job (attempt 2)" in render_text(st.snapshot(), width=160)
+    out = io.StringIO()
+    view = PlainView(out)
+    st.apply(Report("b", 1, 1, 2, "doomed", "running", None, 1))
+    st.fail_task("b", "worker process 42 died (killed by signal 9)")
+    view.on_event("status", st.tasks["b"])
+    view.draw(st.snapshot(), [], True)
+    assert "failed    doomed: 1/2" in out.getvalue() and "signal 9" in out.getvalue()

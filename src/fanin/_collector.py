@@ -117,7 +117,7 @@ class Collector:
                     elif type(item) is Verdict:
                         for task in item.tasks:
                             if self.state.fail_task(task, item.reason, item.status):
-                                self._emit("verdict", (task, item))
+                                self._emit("status", self.state.tasks[task])
                     elif type(item) is LogRecord:
                         self._add_log(item)
                     elif type(item) is Barrier:

@@ -51,10 +51,6 @@ class EventsWriter:
         elif kind == "status" and isinstance(payload, TaskState):
             if payload.status == RUNNING or payload.status in FINAL_STATUSES:
                 self._q.put(_task_record(payload))
-        elif kind == "verdict":
-            task, verdict = payload
-            self._q.put({"type": verdict.status, "task": task, "error": verdict.reason,
-                         "pid": verdict.pid})
         elif kind == "log" and isinstance(payload, LogRecord):
             self._q.put({"type": "log", "task": payload.task, "pid": payload.pid,
                          "worker": payload.worker, "level": payload.level, "text": payload.text})

@@ -90,6 +90,15 @@ class Hub:
         file: where the display goes (default: stderr, like tqdm).
         address: for ``backend="dask"``, a scheduler to connect to (``"tcp://host:8786"``);
             default: start a ``LocalCluster`` of ``workers`` single-threaded processes.
+        title: a header line for the Rich display.
+        log_every: plain mode: seconds between status lines of a running task.
+        summary: print a per-task summary at the end (default: when drawing).
+        events: a path to write JSON-lines events and 1 s snapshots to.
+        capture_logs: route ``logging`` from workers and the caller above the bars (default:
+            when drawing); ``capture_print`` also routes ``print()``.
+        stall_after: seconds without progress before a running task is flagged stalled.
+        health: sample worker CPU%/RSS with psutil about once a second.
+        clock, view: injection points for tests (a manual clock, a custom view).
     """
 
     def __init__(

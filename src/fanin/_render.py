@@ -67,9 +67,6 @@ class PlainView:
         # Collector thread: only queue the text; the render thread writes it.
         if kind == "status" and isinstance(payload, TaskState) and payload.status in FINAL_STATUSES:
             self.ended.append(_ended_line(payload))
-        elif kind == "verdict":
-            task, verdict = payload
-            self.ended.append(f"{verdict.status:<9} {task}: {verdict.reason}")
 
     def draw(self, snap: Snapshot, logs: list[LogRecord], final: bool) -> None:
         out: list[str] = []
@@ -117,7 +114,10 @@ def plain_overall(snap: Snapshot) -> str:
 
 def _ended_line(ts: TaskState) -> str:
     elapsed = (ts.ended or 0) - (ts.started or ts.ended or 0)
-    head = f"{ts.status:<9} {ts.description or ts.id}: {fmt.count(ts.completed)}"
+    name = ts.description or ts.id
+    if ts.attempt:
+        name += f" (attempt {ts.attempt + 1})"
+    head = f"{ts.status:<9} {name}: {fmt.count(ts.completed)}"
     if ts.total is not None:
         head += f"/{fmt.count(ts.total)}"
     head += f" in {elapsed:.1f}s"

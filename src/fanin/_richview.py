@@ -87,7 +87,10 @@ class RichView:
         if head is not None:
             lines.append(head)
         for row, c in zip(snap.rows, cells):
-            lines.append(self._line(row.description or row.id, c, cols, desc_width, bar_width,
+            name = row.description or row.id
+            if row.attempt:  # a rerun (e.g. Dask after a worker died) restarts its progress
+                name = f"{name} (attempt {row.attempt + 1})"
+            lines.append(self._line(name, c, cols, desc_width, bar_width,
                                     row.completed, row.total, row, snap.now))
         others = _others_line(snap)
         if others is not None:
