@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from ._demo import Job, calibrate, run_job, run_job_quiet
 from ._errors import RemoteTraceback
-from ._hub import Failure, Hub
+from ._hub import Failure, Hub, ProgressMode
 from ._signals import Terminated, install_force_exit, install_sigterm_as_interrupt
 
 
@@ -116,7 +116,7 @@ def demo(args: argparse.Namespace) -> int:
     ]
     if args.log_jobs:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    progress = "off" if args.no_progress else args.progress
+    progress: ProgressMode = "off" if args.no_progress else args.progress
     fn = run_job_quiet if args.no_progress else run_job
     title = (f"fanin demo · {args.backend} backend · {args.workers} workers · "
              f"{args.jobs} jobs × {args.items:,} items × {args.item_us:g} µs")

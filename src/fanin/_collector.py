@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ._state import ProgressState
 from ._logs import sanitize_log
+from ._state import ProgressState
 from ._text import sanitize
 from ._wire import QUEUED, RUNNING, Barrier, LogRecord, Report, Verdict
 

@@ -28,7 +28,7 @@ class EventsWriter:
     def __init__(self, path: str | os.PathLike[str], state: ProgressState, lock: threading.Lock,
                  every: float = SNAPSHOT_EVERY) -> None:
         try:
-            self._file: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115
+            self._file: IO[str] = open(path, "w", encoding="utf-8")
         except OSError as exc:
             raise ValueError(f"cannot open the events file {os.fspath(path)!r}: {exc}") from exc
         self.path = path

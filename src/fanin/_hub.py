@@ -26,14 +26,14 @@ from ._channel import HubChannel
 from ._collector import Collector
 from ._errors import TaskCancelled
 from ._events import EventsWriter
+from ._flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER
 from ._health import HealthSampler
 from ._logs import Capture, logging_level
-from ._flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER
 from ._procpool import ProcessPool
 from ._pump import Pump
-from ._signals import install_force_exit
 from ._render import OffView, PlainView, RenderThread, View
 from ._reporter import Reporter, _check_description, _check_total
+from ._signals import install_force_exit
 from ._state import ProgressState, Snapshot, TaskView
 from ._threadpool import ThreadPool
 from ._wire import FAILED

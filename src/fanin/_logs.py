@@ -32,7 +32,7 @@ def set_current_task(task: str | None, description: str | None) -> None:
 def _worker_name() -> str:
     desc = getattr(_current, "description", None)
     if desc:
-        return desc
+        return str(desc)
     name = threading.current_thread().name
     return f"pid {os.getpid()}" if name == "MainThread" else name
 
@@ -122,7 +122,7 @@ class Capture:
         root.handlers = [self.handler]
         if self.capture_print:
             self._saved_stdout = sys.stdout
-            sys.stdout = PrintCapture(self.channel, sys.stdout)  # type: ignore[assignment]
+            sys.stdout = PrintCapture(self.channel, sys.stdout)
 
     def uninstall(self) -> None:
         root = logging.getLogger()

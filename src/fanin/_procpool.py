@@ -54,7 +54,7 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float,
         root.handlers = [ChannelLogHandler(report_q)]
         root.setLevel(log_level)
     if capture_print:
-        sys.stdout = PrintCapture(report_q, sys.stdout)  # type: ignore[assignment]
+        sys.stdout = PrintCapture(report_q, sys.stdout)
     parent = os.getppid()
     while True:
         try:
@@ -215,9 +215,10 @@ class ProcessPool:
 
     # -- pump thread ----------------------------------------------------------------------
     def _spawn(self) -> _Worker:
-        task_q = self._ctx.Queue()
-        report_q = self._ctx.Queue()
-        proc = self._ctx.Process(
+        ctx: Any = self._ctx  # typeshed's BaseContext lacks Process; Queue privates below
+        task_q = ctx.Queue()
+        report_q = ctx.Queue()
+        proc = ctx.Process(
             target=_worker_main,
             args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print),
             name="fanin-worker",

@@ -12,6 +12,7 @@ All pool bookkeeping runs on this thread too (``call_soon``), so it needs no loc
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import threading
@@ -154,7 +155,7 @@ class Pump:
             except Exception:  # noqa: BLE001 - a corrupt message must not stop the pump
                 self.errors += 1
                 msg = MALFORMED
-            self._safe(lambda: handler(msg))
+            self._safe(functools.partial(handler, msg))
 
     def _drop_closed(self) -> None:
         for reader in list(self._queues):

@@ -19,7 +19,7 @@ import os
 import traceback
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ._flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER, Channel
 from ._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Report
@@ -94,7 +94,7 @@ class Reporter:
         self._task = task
         self._desc = _check_description(description)
         self._total = _check_total(total)
-        self._n: float = 0
+        self._n: Any = 0  # a number, or a _Cancelled once interrupted
         self._seq = 0
         self._status = QUEUED
         self._error: str | None = None
@@ -240,10 +240,11 @@ class Reporter:
         """Mark the task failed (with an optional exception or message) and ship it now."""
         if self._status in FINAL_STATUSES:
             return
+        text: str | None = None
         if isinstance(error, BaseException):
             text = "".join(traceback.format_exception_only(type(error), error)).strip()
-        else:
-            text = None if error is None else str(error)
+        elif error is not None:
+            text = str(error)
         self._final(FAILED, text)
 
     def _interrupt(self, reason: str) -> None:
