@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from benchlib import common, endtoend, hotloop, latency, maincpu, scale  # noqa: E402
-from benchlib.sizes import MODES, WORKERS  # noqa: E402
+from benchlib import common, endtoend, hotloop, latency, maincpu, scale
+from benchlib.sizes import MODES, WORKERS
 
 CASES = {
     "hot_loop": hotloop.run,
@@ -135,7 +135,7 @@ def print_tables(doc: dict[str, Any]) -> None:
                    f"{m['versions']['psutil']}", style="bold"))
 
     class _Table(Table):
-        def add_row(self, *cells: Any, **kw: Any) -> None:  # type: ignore[override]
+        def add_row(self, *cells: Any, **kw: Any) -> None:
             # Case names contain "[thread]": text, never markup.
             super().add_row(*(c if isinstance(c, Text) else Text(str(c)) for c in cells), **kw)
 
@@ -154,17 +154,20 @@ def print_tables(doc: dict[str, Any]) -> None:
         con.print(t)
     e2e = doc.get("end_to_end")
     if e2e:
-        t = table(f"(b) end to end, {WORKERS} workers, 1 update/item, drawing to a pty "
-                  f"(median of {e2e['params']['reps']})", "backend, µs/item", "fanin ovh %",
-                  "tqdm ovh %", "fanin/tqdm wall", "fanin on s", "fanin off s", "tqdm on s",
-                  "tqdm off s", "exact")
+        t = table(f"(b) end to end, {WORKERS} workers, 1 update/item, drawing to a pty: wall "
+                  f"overhead vs no progress, median of {e2e['params']['reps']} (best-of)",
+                  "backend µs/item (measured)", "fanin %", "tqdm %", "fanin cpu %",
+                  "tqdm cpu %", "fanin/tqdm wall", "fanin on/off s", "tqdm on/off s", "exact", "redone")
         for c in e2e["cells"]:
             w = c["median_wall_s"]
             t.add_row(f"{c['backend']} {c['item_us']:g} ({c['measured_item_us']:.2f})",
-                      _f(c["fanin_overhead_pct"], "+.1f"), _f(c["tqdm_overhead_pct"], "+.1f"),
-                      _f(c["fanin_vs_tqdm_wall"], ".3f"), _f(w["fanin_on"], ".3f"),
-                      _f(w["fanin_off"], ".3f"), _f(w["tqdm_on"], ".3f"),
-                      _f(w["tqdm_off"], ".3f"), "yes" if c["exact_counts"] else "NO")
+                      f"{_f(c['fanin_overhead_pct'], '+.1f')} ({_f(c.get('fanin_overhead_min_pct'), '+.1f')})",
+                      f"{_f(c['tqdm_overhead_pct'], '+.1f')} ({_f(c.get('tqdm_overhead_min_pct'), '+.1f')})",
+                      _f(c["fanin_cpu_overhead_pct"], "+.1f"), _f(c["tqdm_cpu_overhead_pct"], "+.1f"),
+                      _f(c["fanin_vs_tqdm_wall"], ".3f"),
+                      f"{w['fanin_on']:.3f}/{w['fanin_off']:.3f}",
+                      f"{w['tqdm_on']:.3f}/{w['tqdm_off']:.3f}",
+                      "yes" if c["exact_counts"] else "NO", str(c.get("runs_redone_for_load", 0)))
         con.print(t)
     cpu = doc.get("main_cpu")
     if cpu:
@@ -182,12 +185,14 @@ def print_tables(doc: dict[str, Any]) -> None:
     lat = doc.get("latency")
     if lat:
         t = table("(d) update-to-screen latency, defaults (flush 50 ms, 10 Hz)", "backend",
-                  "p50 ms", "p95 ms", "max ms", "target ms", "samples", "frame gap ms",
+                  "p50 ms", "p95 ms", "max ms", "target ms", "to state p50/p95", "samples", "frame gap ms",
                   "draw p50 ms", "draw p95 ms")
         for backend in ("process", "thread"):
             x = lat[backend]
             t.add_row(backend, _f(x["p50_ms"]), _f(x["p95_ms"]), _f(x["max_ms"]),
-                      _f(x["target_ms"], ".0f"), str(x["samples"]), _f(x["frame_gap_p50_ms"]),
+                      _f(x["target_ms"], ".0f"),
+                      f"{_f(x.get('to_state_p50_ms'))}/{_f(x.get('to_state_p95_ms'))}",
+                      str(x["samples"]), _f(x["frame_gap_p50_ms"]),
                       _f(x["draw_ms_p50"]), _f(x["draw_ms_p95"]))
         con.print(t)
     sc = doc.get("scale")
@@ -260,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "sizes": sizes.as_dict(),
         "machine": mach,
+        "load_avg_start": os.getloadavg(),  # other load on the machine disturbs timings
     }
     for name in wanted:
         common.progress_note(f"case {name}")
@@ -270,11 +276,13 @@ def main(argv: list[str] | None = None) -> int:
         doc[name] = result
     doc["targets"] = targets(doc)
     doc["duration_s"] = time.perf_counter() - started
+    doc["load_avg_end"] = os.getloadavg()
     doc = _clean(doc)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     print_tables(doc)
-    print(f"results: {args.json}  ({doc['duration_s']:.0f} s)")
+    print(f"results: {args.json}  ({doc['duration_s']:.0f} s; load average at start "
+          f"{doc['load_avg_start'][0]:.1f}, at end {doc['load_avg_end'][0]:.1f})")
     return 0
 
 

@@ -7,6 +7,7 @@ the meters' sampler ``bench-sampler``, so CPU accounting can tell them from fani
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import platform
@@ -62,7 +63,9 @@ def _source_state(pkg: Path) -> dict[str, Any]:
     status = git("status", "--porcelain", "--", ".")
     commit = git("rev-parse", "HEAD")
     return {"path": str(pkg), "commit": commit.strip() if commit else None,
-            "uncommitted": [ln[3:] for ln in status.splitlines() if ln.strip()] if status else []}
+            "uncommitted": [ln[3:] for ln in status.splitlines() if ln.strip()] if status else [],
+            # e.g. "git archive <commit>" when a snapshot outside the repo was measured
+            "note": os.environ.get("FANIN_BENCH_SOURCE_NOTE")}
 
 
 def machine() -> dict[str, Any]:
@@ -140,7 +143,7 @@ class PtySink:
         os.close(self.slave)
         os.close(self.master)
 
-    def __enter__(self) -> PtySink:
+    def __enter__(self) -> PtySink:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -153,6 +156,18 @@ def rich_console(file: Any) -> Any:
 
     return Console(file=file, force_terminal=True, width=COLS, height=ROWS,
                    color_system="truecolor", highlight=False)
+
+
+def hub_options(**kw: Any) -> dict[str, Any]:
+    """Hub keyword arguments common to every case: no end-of-run summary table (it would
+    print 10,000 rows after the scale run), where this fanin has that option."""
+    import inspect
+
+    from fanin import Hub
+
+    if "summary" in inspect.signature(Hub).parameters:
+        kw.setdefault("summary", False)
+    return kw
 
 
 def fanin_rich_view(sink: PtySink, header: str | None = None) -> Any:
@@ -192,6 +207,12 @@ class RecordingView:
     def stop(self) -> None:
         self.inner.stop()
 
+    def summary(self, views: Any, snap: Any) -> None:
+        self.inner.summary(views, snap)
+
+    def __getattr__(self, name: str) -> Any:  # View protocol members added later
+        return getattr(self.inner, name)
+
 
 # -- CPU accounting -------------------------------------------------------------------------
 def thread_cpu() -> tuple[float, dict[str, float]]:
@@ -210,6 +231,40 @@ def thread_cpu() -> tuple[float, dict[str, float]]:
             continue
         per[t.name] = per.get(t.name, 0.0) + cpu
     return time.process_time(), per
+
+
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds of every thread of process ``pid``, from ``/proc/<pid>/task/*/schedstat``
+    (nanoseconds; psutil's cpu_times ticks at 10 ms, too coarse for 1 % of a 1 s run)."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        import psutil
+
+        try:
+            c = psutil.Process(pid).cpu_times()
+            return float(c.user + c.system)
+        except psutil.Error:
+            return 0.0
+    return total / 1e9
+
+
+def system_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (incl. steal by the hypervisor), from
+    ``/proc/stat``; with our own CPU it tells how much *other* load a measurement saw."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_thread(name: str) -> bool:
@@ -276,10 +331,10 @@ class Sampler:
         return self
 
     def _rss(self) -> None:
-        try:
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
             self.rss_peak = max(self.rss_peak, self._ps.memory_info().rss)
-        except Exception:  # noqa: BLE001
-            pass
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.skip

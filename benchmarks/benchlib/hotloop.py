@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .common import PtySink, fanin_rich_view, median, progress_note, rich_console
+from .common import PtySink, fanin_rich_view, hub_options, median, progress_note, rich_console
 
 perf = time.perf_counter_ns
 
@@ -137,7 +137,8 @@ def run(sizes: Any) -> dict[str, Any]:
         runs["main"] = _peers(n, reps, sink)
         for backend in ("thread", "process"):
             progress_note(f"hot loop: fanin reporter in a worker {backend}")
-            with Hub(backend=backend, workers=1, view=fanin_rich_view(sink, "hot loop")) as hub:
+            with Hub(**hub_options(backend=backend, workers=1,
+                                   view=fanin_rich_view(sink, "hot loop"))) as hub:
                 (res,) = hub.map(fanin_worker, [(n, reps)])
             runs[backend] = res  # type: ignore[assignment]
 
@@ -146,7 +147,7 @@ def run(sizes: Any) -> dict[str, Any]:
     def net(ctx: str, key: str) -> float:
         return med[ctx][key] - med[ctx]["bare"]
 
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for key, label in (("bare", "bare for loop"), ("noop", "no-op method call"),
                        ("tqdm_update", "tqdm bar.update(1)"), ("tqdm_iter", "tqdm iterator"),
                        ("rich_advance", "rich progress.advance (live)"),

@@ -14,10 +14,18 @@ from __future__ import annotations
 import bisect
 import random
 import time
+from itertools import pairwise
 from typing import Any
 
-from .common import PtySink, RecordingView, fanin_rich_view, median, percentile, \
-    progress_note
+from .common import (
+    PtySink,
+    RecordingView,
+    fanin_rich_view,
+    hub_options,
+    median,
+    percentile,
+    progress_note,
+)
 from .sizes import WORKERS
 
 TAIL = 0.25  # seconds: updates this close to a task's end are shipped by finish(), skip them
@@ -44,20 +52,29 @@ def stamped_job(args: tuple[float, int], reporter: Any) -> tuple[str, list[float
 
 def _latencies(frames: list[tuple[float, dict[str, float], float]],
                results: list[tuple[str, list[float]]]) -> list[float]:
+    """Per update: seconds from the worker's stamp to the first frame that shows it."""
     out: list[float] = []
     for task, stamps in results:
         series = [(t, rows[task]) for t, rows, _ in frames if task in rows]
-        times = [t for t, _ in series]
-        shown = [c for _, c in series]
-        cutoff = stamps[-1] - TAIL
-        for k, ts in enumerate(stamps, start=1):
-            if ts > cutoff:
-                break
-            i = bisect.bisect_right(times, ts)
-            while i < len(series) and shown[i] < k:
-                i += 1
-            if i < len(series):
-                out.append(times[i] - ts)
+        out.extend(_first_shown(series, stamps))
+    return out
+
+
+def _first_shown(series: list[tuple[float, float]], stamps: list[float]) -> list[float]:
+    out: list[float] = []
+    if not stamps:
+        return out
+    times = [t for t, _ in series]
+    shown = [c for _, c in series]
+    cutoff = stamps[-1] - TAIL
+    for k, ts in enumerate(stamps, start=1):
+        if ts > cutoff:
+            break
+        i = bisect.bisect_right(times, ts)
+        while i < len(series) and shown[i] < k:
+            i += 1
+        if i < len(series):
+            out.append(times[i] - ts)
     return out
 
 
@@ -65,13 +82,22 @@ def _one(backend: str, seconds: float, sink: PtySink) -> dict[str, Any]:
     from fanin import Hub
 
     view = RecordingView(fanin_rich_view(sink, f"latency {backend}"))
-    with Hub(backend=backend, workers=WORKERS, view=view) as hub:
+    applied: list[tuple[float, str, float]] = []
+    with Hub(**hub_options(backend=backend, workers=WORKERS, view=view)) as hub:
+        _record_applies(hub, applied)
         hub.map(_noop, range(WORKERS * 2))
         jobs = [(seconds / 2, i) for i in range(WORKERS * 2)]
         results = hub.map(stamped_job, jobs)
         flush, period = hub.flush_interval, 1 / hub.refresh
     lat = _latencies(view.frames, results)  # type: ignore[arg-type]
-    gaps = [b[0] - a[0] for a, b in zip(view.frames, view.frames[1:])]
+    # Breakdown: worker stamp -> report applied to the main process's state (flusher wait +
+    # transport + collector), the rest is state -> screen (render wait + draw).
+    to_state = []
+    for task, stamps in results:  # type: ignore[misc]
+        series = [(t, c) for t, tk, c in applied if tk == task]
+        to_state.extend(_first_shown(series, stamps))
+    st_ms = [x * 1e3 for x in to_state]
+    gaps = [b[0] - a[0] for a, b in pairwise(view.frames)]
     ms = [x * 1e3 for x in lat]
     return {
         "samples": len(ms),
@@ -79,11 +105,28 @@ def _one(backend: str, seconds: float, sink: PtySink) -> dict[str, Any]:
         "p95_ms": percentile(ms, 95),
         "max_ms": max(ms) if ms else float("nan"),
         "target_ms": 1e3 * (flush + period),
+        "to_state_p50_ms": percentile(st_ms, 50),
+        "to_state_p95_ms": percentile(st_ms, 95),
         "frames": len(view.frames),
         "frame_gap_p50_ms": 1e3 * median(gaps),
         "draw_ms_p50": 1e3 * median(view.draw_seconds),
         "draw_ms_p95": 1e3 * percentile(view.draw_seconds, 95),
     }
+
+
+def _record_applies(hub: Any, applied: list[tuple[float, str, float]]) -> None:
+    """Wrap the hub's state model (a private attribute: benchmark instrumentation only) so
+    every applied report is stamped on the collector thread."""
+    state = hub._state
+    apply = state.apply
+
+    def stamped(report: Any) -> bool:
+        changed = apply(report)
+        if changed:
+            applied.append((time.monotonic(), report.task, report.completed))
+        return bool(changed)
+
+    state.apply = stamped
 
 
 def _noop(x: int, reporter: Any) -> int:

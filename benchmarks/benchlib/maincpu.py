@@ -13,8 +13,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .common import CpuWindow, PtySink, Sampler, fanin_rich_view, median, progress_note, \
-    rich_console
+from .common import (
+    CpuWindow,
+    PtySink,
+    Sampler,
+    fanin_rich_view,
+    hub_options,
+    median,
+    progress_note,
+    rich_console,
+)
 from .sizes import WORKERS
 
 MARGIN = 0.3  # seconds left out at each end of an active window
@@ -41,7 +49,8 @@ def sleeper(seconds: float, reporter: Any) -> int:
 def _active(backend: str, seconds: float, sink: PtySink) -> dict[str, Any]:
     from fanin import Hub
 
-    with Hub(backend=backend, workers=WORKERS, view=fanin_rich_view(sink, "cpu")) as hub:
+    with Hub(**hub_options(backend=backend, workers=WORKERS,
+                           view=fanin_rich_view(sink, "cpu"))) as hub:
         hub.map(sleeper, [0.0] * WORKERS)
         # Two jobs per worker, back to back, so the window also sees tasks ending/starting.
         jobs = [seconds / 2 + MARGIN] * (WORKERS * 2)
@@ -58,7 +67,8 @@ def _active(backend: str, seconds: float, sink: PtySink) -> dict[str, Any]:
 def _idle_empty(seconds: float, sink: PtySink) -> dict[str, Any]:
     from fanin import Hub
 
-    with Hub(backend="process", workers=WORKERS, view=fanin_rich_view(sink, "idle")) as hub:
+    with Hub(**hub_options(backend="process", workers=WORKERS,
+                           view=fanin_rich_view(sink, "idle"))) as hub:
         hub.map(sleeper, [0.0] * WORKERS)  # pool up, tasks done: nothing changes from here
         hub.sync()
         time.sleep(MARGIN)
@@ -70,7 +80,8 @@ def _idle_empty(seconds: float, sink: PtySink) -> dict[str, Any]:
 def _idle_running(seconds: float, sink: PtySink) -> dict[str, Any]:
     from fanin import Hub
 
-    with Hub(backend="process", workers=WORKERS, view=fanin_rich_view(sink, "idle")) as hub:
+    with Hub(**hub_options(backend="process", workers=WORKERS,
+                           view=fanin_rich_view(sink, "idle"))) as hub:
         hub.map(sleeper, [0.0] * WORKERS)
         sampler = Sampler(skip=MARGIN, length=seconds).start()
         hub.map(sleeper, [seconds + 2 * MARGIN])

@@ -9,12 +9,21 @@ with the refresh target while the state changes all the time.
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from typing import Any
 
 from fanin._demo import Job, run_job, run_job_quiet
 
-from .common import PtySink, RecordingView, Sampler, fanin_rich_view, median, percentile, \
-    progress_note
+from .common import (
+    PtySink,
+    RecordingView,
+    Sampler,
+    fanin_rich_view,
+    hub_options,
+    median,
+    percentile,
+    progress_note,
+)
 from .endtoend import iters_for
 
 SKIP = 1.0  # at most this many seconds at each end of the run stay out of the CPU window
@@ -27,7 +36,7 @@ def _run(sizes: Any, iters: int, sink: PtySink | None) -> dict[str, Any]:
     view = RecordingView(fanin_rich_view(sink, "scale"), keep_rows=False) if sink else None
     kw: dict[str, Any] = {"view": view} if view else {"progress": "off"}
     t_open = time.perf_counter()
-    with Hub(backend="process", workers=sizes.scale_workers, **kw) as hub:
+    with Hub(**hub_options(backend="process", workers=sizes.scale_workers, **kw)) as hub:
         hub.map(_noop, range(sizes.scale_workers))
         t_ready = time.perf_counter()
         # The CPU window leaves out the first dispatches and the final drain.
@@ -61,7 +70,7 @@ def _run(sizes: Any, iters: int, sink: PtySink | None) -> dict[str, Any]:
     if view is not None:
         frames = [t for t, _, _ in view.frames]
         run_frames = _frames_during(view.frames)
-        gaps = [b - a for a, b in zip(run_frames, run_frames[1:])]
+        gaps = [b - a for a, b in pairwise(run_frames)]
         out.update({
             "frames_total": len(frames),
             "frames_during_run": len(run_frames),
@@ -80,7 +89,7 @@ def _run(sizes: Any, iters: int, sink: PtySink | None) -> dict[str, Any]:
 
 def _frames_during(frames: list[tuple[float, dict[str, float], float]]) -> list[float]:
     """Times of the frames drawn while the overall count was moving (the run proper)."""
-    return [t for (t, _, c), (_, _, c_next) in zip(frames, frames[1:]) if c_next > c]
+    return [t for (t, _, c), (_, _, c_next) in pairwise(frames) if c_next > c]
 
 
 def _noop(x: int, reporter: Any) -> int:

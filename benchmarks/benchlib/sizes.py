@@ -45,7 +45,7 @@ QUICK = Sizes("quick", hot_n=200_000, hot_reps=3, e2e_seconds=0.25, e2e_reps=2,
               e2e_item_us=(0, 1, 10, 100), cpu_active_seconds=1.5, cpu_idle_seconds=1.5,
               cpu_reps=1, latency_seconds=1.5, scale_workers=16, scale_tasks=1_000,
               scale_items=50, scale_item_us=10, scale_baseline=False)
-FULL = Sizes("full", hot_n=1_000_000, hot_reps=7, e2e_seconds=1.0, e2e_reps=5,
+FULL = Sizes("full", hot_n=1_000_000, hot_reps=7, e2e_seconds=0.5, e2e_reps=6,
              e2e_item_us=(0, 1, 10, 100), cpu_active_seconds=5.0, cpu_idle_seconds=5.0,
              cpu_reps=3, latency_seconds=5.0, scale_workers=64, scale_tasks=10_000,
              scale_items=100, scale_item_us=10, scale_baseline=True)
