@@ -138,3 +138,10 @@ def test_submit_returns_future():
         futs = [hub.submit(workers.count_to, 100, description=f"n{i}", total=100) for i in range(5)]
         assert [f.result(timeout=10) for f in futs] == [100] * 5
     assert [t.description for t in hub.tasks()] == [f"n{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_jobs_spread_over_all_workers_before_prefetching(method):
+    with fanin.Hub(backend="process", workers=3, progress="off", start_method=method) as hub:
+        pids = hub.map(workers.pid_of, [None] * 3)
+        assert sorted(pids) == sorted(hub.worker_pids)

@@ -173,8 +173,15 @@ class RenderThread:
     def _run(self) -> None:
         try:
             self._guard(self.view.start)
-            while not self._stop.wait(self.period):
+            # Absolute deadlines, so draw time and GIL waits do not stretch every period
+            # (measured: 101-119 ms frame gaps at 10 Hz with relative waits).
+            deadline = time.monotonic() + self.period
+            while not self._stop.wait(max(0.0, deadline - time.monotonic())):
                 self._frame(final=False)
+                deadline += self.period
+                now = time.monotonic()
+                if deadline <= now:
+                    deadline = now + self.period
             self._frame(final=True)
         finally:
             self._guard(self.view.stop)
