@@ -58,3 +58,21 @@ def test_help_reads_well():
     assert p.returncode == 0 and "demo" in p.stdout
     p = run("demo", "--help")
     assert p.returncode == 0 and "--no-progress" in p.stdout and "--item-us" in p.stdout
+
+
+def test_a_hub_left_open_restores_the_terminal_at_exit(tmp_path):
+    script = tmp_path / "left_open.py"
+    script.write_text(
+        "import io, sys, fanin\n"
+        "class TTY(io.StringIO):\n"
+        "    def isatty(self): return True\n"
+        "out = TTY()\n"
+        "import atexit\n"
+        "atexit.register(lambda: sys.__stdout__.write(repr(out.getvalue()[-40:])))  # runs last\n"
+        "hub = fanin.Hub(progress='rich', file=out, summary=False).start()\n"
+        "r = hub.reporter('left open', total=3)\n"
+        "r.advance(3)\n"
+    )
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "\\x1b[?25h" in p.stdout  # the final frame was drawn and the cursor shown

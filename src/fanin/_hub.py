@@ -8,6 +8,7 @@ drained up to its stop marker, one final frame drawn, display stopped.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import multiprocessing
 import os
@@ -197,6 +198,8 @@ class Hub:
         if self.health:
             self._health = HealthSampler(lambda: self.worker_pids, self._state, self._lock)
             self._health.start()
+        # A hub left open (no ``with``, no close) still restores the terminal at exit.
+        atexit.register(self.close)
         return self
 
     def close(self, kill: bool = False) -> None:
@@ -232,6 +235,7 @@ class Hub:
                     summary = (self._summary_view(), views, snap)
                 self._render.stop(summary=summary)
         finally:
+            atexit.unregister(self.close)
             if self._capture is not None:
                 self._capture.uninstall()
             FLUSHER.forget_channel(self._inbox)
