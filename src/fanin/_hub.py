@@ -9,6 +9,7 @@ drained up to its stop marker, one final frame drawn, display stopped.
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import multiprocessing
 import os
@@ -335,17 +336,8 @@ class Hub:
         self._require_started()
         items = list(items)
         pool = self._ensure_pool()
-        base = _name(fn)
         ids = [f"t{next(self._ids)}" for _ in items]
-        descs = []
-        for i, item in enumerate(items):
-            if callable(description):
-                d = description(item)
-            elif isinstance(description, str):
-                d = f"{description} {i + 1}/{len(items)}"
-            else:
-                d = f"{base} {i + 1}/{len(items)}"
-            descs.append(_check_description(str(d)))
+        descs = describe_items(fn, items, description)
         totals = [_check_total(total(item)) if total is not None else None for item in items]
         with self._lock:
             for task_id, d, t in zip(ids, descs, totals):
@@ -530,4 +522,23 @@ def _require_dask() -> None:
 
 
 def _name(fn: Callable[..., Any]) -> str:
+    """A bar's name for ``fn``: ``functools.partial`` is unwrapped to the function it calls."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
     return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def describe_items(fn: Callable[..., Any], items: list[Any],
+                   description: str | Callable[[Any], str] | None) -> list[str]:
+    """Each item's bar name: ``"fn i/n"``, ``"prefix i/n"``, or ``description(item)``."""
+    base = _name(fn)
+    out = []
+    for i, item in enumerate(items):
+        if callable(description):
+            d = description(item)
+        elif isinstance(description, str):
+            d = f"{description} {i + 1}/{len(items)}"
+        else:
+            d = f"{base} {i + 1}/{len(items)}"
+        out.append(_check_description(str(d)))
+    return out

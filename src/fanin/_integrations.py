@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import functools
 import importlib.util
 import inspect
 import itertools
@@ -24,7 +23,7 @@ from concurrent.futures import wait as wait_futures
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from ._hub import Hub, _name
+from ._hub import Hub, _name, describe_items
 from ._reporter import Reporter, _check_description, _check_total
 from ._threadpool import ThreadPool
 
@@ -84,7 +83,7 @@ class ProgressExecutor(Executor):
             if self._shut:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._hub.start()  # idempotent; the first submit starts pool and display
-            description = f"{_label(fn)} #{next(self._count)}"
+            description = f"{_name(fn)} #{next(self._count)}"
             fut = self._hub.submit(_call_with_progress, (fn, args, kwargs),
                                    description=description)
             self._futures.add(fut)
@@ -200,7 +199,7 @@ async def amap(
         raise ValueError(f"concurrency must be a positive int or None, got {concurrency!r}")
     hub._require_started()
     items = list(items)
-    descs = _descriptions(fn, items, description)
+    descs = describe_items(fn, items, description)
     totals = [_check_total(total(item)) if total is not None else None for item in items]
     if _is_coroutine_function(fn):
         results = await _amap_coroutines(hub, fn, items, descs, totals,  # type: ignore[arg-type]
@@ -209,29 +208,6 @@ async def amap(
         results = await _amap_pool(hub, fn, items, descs, totals)  # type: ignore[arg-type]
     await _sync(hub)
     return results
-
-
-def _descriptions(fn: Callable[..., Any], items: list[Any],
-                  description: str | Callable[[Any], str] | None) -> list[str]:
-    # The same naming as Hub.map: "name i/n", a prefix, or a callable per item.
-    base = _label(fn)
-    out = []
-    for i, item in enumerate(items):
-        if callable(description):
-            d = description(item)
-        elif isinstance(description, str):
-            d = f"{description} {i + 1}/{len(items)}"
-        else:
-            d = f"{base} {i + 1}/{len(items)}"
-        out.append(_check_description(str(d)))
-    return out
-
-
-def _label(fn: Callable[..., Any]) -> str:
-    """A bar's name for ``fn``: ``functools.partial`` is unwrapped to the function it calls."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return _name(fn)
 
 
 def _is_coroutine_function(fn: Any) -> bool:
