@@ -2,7 +2,9 @@
 
 Runs both backends, alternating with and without progress, the display drawing Rich bars to
 a real pseudo-terminal that is drained like a terminal would be. Prints medians of the
-wall times the demo reports and their ratio. Usage: python benchmarks/demo_overhead.py [REPS]
+wall times the demo reports and their ratio.
+
+Usage: python benchmarks/demo_overhead.py [REPS] [BACKEND ...]   (default: 5 thread process)
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def run(backend: str, progress: bool) -> float:
 
 def main() -> None:
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    for backend in ("thread", "process"):
+    for backend in sys.argv[2:] or ("thread", "process"):
         on: list[float] = []
         off: list[float] = []
         for _ in range(reps):
