@@ -76,3 +76,9 @@ def test_a_hub_left_open_restores_the_terminal_at_exit(tmp_path):
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     assert "\\x1b[?25h" in p.stdout  # the final frame was drawn and the cursor shown
+
+
+@pytest.mark.parametrize("n", ["0", "99"])
+def test_fail_job_out_of_range_is_an_error(n):
+    p = run("demo", "--jobs", "3", "--fail-job", n)
+    assert p.returncode == 2 and "--fail-job takes a job number from 1 to 3" in p.stderr

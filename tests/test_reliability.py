@@ -336,3 +336,53 @@ def test_slow_terminal_never_blocks_workers():
     # The work finished while the terminal had time for only a few frames; exact counts.
     assert [t.completed for t in hub.tasks()] == [200_000] * 4
     assert hub._render.frames <= work / 0.5 + 3
+
+
+# -- found in review ---------------------------------------------------------------------
+
+@pytest.mark.timeout(60)
+def test_a_job_that_kills_its_worker_at_once_fails_instead_of_looping():
+    with fanin.Hub(backend="process", workers=2, progress="off") as hub:
+        out = hub.map(workers.exit_at_once, range(3), on_error="collect")
+        deaths = hub._pool.deaths
+    assert all(isinstance(r, fanin.Failure) and isinstance(r.error, fanin.WorkerDied)
+               for r in out)
+    assert "exit code 3" in str(out[0].error)
+    assert deaths <= 3 + 3 * 3  # bounded requeues, no respawn storm
+
+
+@pytest.mark.timeout(60)
+def test_process_fail_fast_starts_nothing_after_the_failure():
+    specs = [(0, True)] + [(1.0, False)] * 7
+    with pytest.raises(ValueError, match="first one fails"):
+        with fanin.Hub(backend="process", workers=2, progress="off") as hub:
+            hub.map(workers.sleep_or_fail, specs)
+    statuses = [t.status for t in hub.tasks()]
+    assert statuses[0] == "failed" and statuses[1] == "done"  # the running one ended
+    assert statuses[2:] == ["cancelled"] * 6, statuses
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_graceful_close_lets_running_jobs_finish(backend):
+    import concurrent.futures as cf
+
+    with fanin.Hub(backend=backend, workers=1, progress="off") as hub:
+        running = hub.submit(workers.sleep_then, 100)
+        queued = [hub.submit(workers.sleep_then, 100) for _ in range(2)]
+        wait_for(lambda: hub.tasks()[0].status == "running", timeout=30)
+    assert running.result(timeout=1) == 100
+    done, not_done = cf.wait(queued, timeout=3)  # cancelled futures must count as done
+    assert not not_done and all(f.cancelled() or isinstance(f.exception(), fanin.TaskCancelled)
+                                for f in queued)
+
+
+@pytest.mark.timeout(60)
+def test_error_text_from_workers_is_inert():
+    import io
+
+    buf = io.StringIO()
+    with fanin.Hub(backend="process", workers=1, progress="plain", file=buf) as hub:
+        hub.map(workers.fail_with_escapes, [1], on_error="collect")
+    assert "\x1b" not in buf.getvalue() and "\x07" not in buf.getvalue()
+    assert "bad\\x1b[2J" in buf.getvalue()

@@ -78,7 +78,7 @@ def test_nan_advance_never_ships_and_fails_the_task_at_finish():
     r.flush()
     assert all(not math.isnan(m.completed) for m in ch.sent)
     r.finish()
-    assert ch.sent[-1].status == "failed" and "non-finite" in ch.sent[-1].error
+    assert ch.sent[-1].status == "failed" and "finite real number" in ch.sent[-1].error
 
 
 def test_use_after_finish_raises():
@@ -168,3 +168,22 @@ def test_long_description_is_cut_worker_side():
     ch, r = make("d" * 1_000_000)
     r.start()
     assert len(ch.sent[-1].description) <= 1000
+
+
+def test_open_subtasks_end_with_their_parent():
+    ch, r = make()
+    r.start()
+    a = r.task("left open", 10)
+    a.advance(4)
+    b = r.task("finished", 2)
+    b.advance(2)
+    b.finish()
+    r.finish()
+    last = {m.task: m for m in ch.sent}
+    assert last["t1/1"].status == "done" and last["t1/1"].completed == 4
+    ch, r = make()
+    r.start()
+    c = r.task("orphan")
+    r.fail(ValueError("x"))
+    assert ch.sent[-1].task == c.task_id and ch.sent[-1].status == "cancelled"
+    assert "parent task" in ch.sent[-1].error

@@ -113,3 +113,21 @@ def flood(seconds, progress):
             progress.advance()
         n += 10_000
     return n
+
+
+def exit_at_once(_, progress):
+    os._exit(3)
+
+
+def sleep_or_fail(spec, progress):
+    seconds, bad = spec
+    if bad:
+        raise ValueError("first one fails")
+    for _ in range(10):
+        time.sleep(seconds / 10)
+        progress.advance()
+    return seconds
+
+
+def fail_with_escapes(_, progress):
+    raise ValueError("bad\x1b[2J\x1b]0;pwned\x07 thing")

@@ -108,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
+    bad = [n for n in args.fail_job if not 1 <= n <= args.jobs]
+    if bad:
+        print(f"fanin demo: error: --fail-job takes a job number from 1 to {args.jobs}, "
+              f"got {bad[0]}", file=sys.stderr)
+        return 2
     iters = calibrate(args.item_us)
     jobs = [
         Job(f"job {i + 1:>{len(str(args.jobs))}}", args.items, iters,

@@ -342,8 +342,16 @@ class Hub:
         with self._lock:
             for task_id, d, t in zip(ids, descs, totals):
                 self._state.add_task(task_id, d, t)
-        futures = [pool.submit(fn, item, task_id, d, t)
-                   for item, task_id, d, t in zip(items, ids, descs, totals)]
+        if isinstance(pool, ProcessPool):
+            # The pool itself stops this map's other jobs at its first failure (fail-fast),
+            # including jobs a worker has prefetched but not started.
+            group = next(self._ids)
+            futures = [pool.submit(fn, item, task_id, d, t, group=group,
+                                   fail_fast=on_error == "raise")
+                       for item, task_id, d, t in zip(items, ids, descs, totals)]
+        else:
+            futures = [pool.submit(fn, item, task_id, d, t)
+                       for item, task_id, d, t in zip(items, ids, descs, totals)]
         try:
             if on_error == "raise":
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)

@@ -19,11 +19,13 @@ import pickle
 import queue
 import signal
 import sys
+import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -34,11 +36,13 @@ from ._reporter import Reporter
 from ._wire import CANCELLED, FAILED, JobResult, Report, Verdict
 
 PREFETCH = 2  # jobs in flight per worker: hides the dispatch round trip
+MAX_REQUEUES = 3  # a job whose worker keeps dying before it starts fails after this
 ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
 
 
 def _worker_main(task_q: Any, report_q: Any, flush_interval: float,
-                 log_level: int | None = None, capture_print: bool = False) -> None:
+                 log_level: int | None = None, capture_print: bool = False,
+                 cancel_r: Any = None) -> None:
     # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
     # workers ignore SIGINT and are stopped by the hub instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -56,6 +60,7 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float,
     if capture_print:
         sys.stdout = PrintCapture(report_q, sys.stdout)
     parent = os.getppid()
+    skip: set[int] = set()
     while True:
         try:
             job = task_q.get(timeout=ORPHAN_CHECK)
@@ -68,6 +73,14 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float,
         if job is None:
             break
         job_id, payload, task_id, description, total, attempt = job
+        if cancel_r is not None:
+            # Jobs the hub withdrew after prefetching them (fail-fast, close): skip.
+            while cancel_r.poll():
+                skip.add(cancel_r.recv())
+            if job_id in skip:
+                skip.discard(job_id)
+                report_q.put(_error_result(job_id, TaskCancelled("withdrawn before it started")))
+                continue
         try:
             fn, item = pickle.loads(payload)
         except BaseException as exc:  # noqa: BLE001 - e.g. a module missing under spawn
@@ -119,6 +132,10 @@ class _Job:
     attempt: int = 0
     started: bool = False  # its worker reported it running (else safe to requeue)
     claimed: bool = False  # its future was moved to RUNNING
+    requeues: int = 0  # times put back after its worker died before starting it
+    group: int | None = None  # the map() call it belongs to
+    fail_fast: bool = False  # a failure cancels the rest of its group
+    abandoned: bool = False  # settled as cancelled while prefetched; its result is ignored
 
 
 @dataclass
@@ -126,9 +143,11 @@ class _Worker:
     proc: Any
     task_q: Any
     report_q: Any
+    cancel_w: Any
     inflight: dict[int, _Job] = field(default_factory=dict)
     by_task: dict[str, _Job] = field(default_factory=dict)
     dead: bool = False
+    reaped: threading.Event = field(default_factory=threading.Event)
 
 
 class ProcessPool:
@@ -171,22 +190,31 @@ class ProcessPool:
         done.result()
 
     def submit(self, fn: Callable[..., Any], item: Any, task_id: str, description: str,
-               total: float | None = None) -> Future[Any]:
+               total: float | None = None, group: int | None = None,
+               fail_fast: bool = False) -> Future[Any]:
         fut: Future[Any] = Future()
-        job = _Job(next(self._ids), fn, item, task_id, description, fut, total)
+        job = _Job(next(self._ids), fn, item, task_id, description, fut, total,
+                   group=group, fail_fast=fail_fast)
         self._pump.call_soon(lambda: self._enqueue(job))
         return fut
 
     def cancel_pending(self, reason: str) -> None:
         self._pump.call_soon(lambda: self._cancel_pending(reason))
 
-    def shutdown(self, kill: bool = False, timeout: float = 5.0) -> None:
-        """Stop the workers: politely after their current jobs, or at once with ``kill``."""
+    def shutdown(self, kill: bool = False, timeout: float | None = None) -> None:
+        """Stop the workers: after their current jobs (like the thread backend and the
+        stdlib executors; ``timeout`` bounds the wait), or at once with ``kill``."""
         done: Future[None] = Future()
 
         def begin() -> None:
             self._closing = True
             self._cancel_pending("hub closed")
+            withdrawn: list[str] = []
+            for w in self._workers:
+                if not w.dead and not kill:
+                    withdrawn += self._withdraw(w, "hub closed", any_group=True)
+            if withdrawn:
+                self._forward(Verdict(tuple(withdrawn), CANCELLED, "hub closed"))
             for w in self._workers:
                 if w.dead:
                     continue
@@ -201,14 +229,15 @@ class ProcessPool:
 
         self._pump.call_soon(begin)
         done.result()
+        # Wait on sentinels, never join here: the pump thread reaps each worker in
+        # _on_exit, and two threads reaping one process lose its exit code.
         for w in list(self._workers):
-            w.proc.join(timeout)
-            if w.proc.is_alive():
+            if not wait([w.proc.sentinel], timeout):
                 _terminate(w.proc)
-                w.proc.join(1.0)
-                if w.proc.is_alive():
+                if not wait([w.proc.sentinel], 1.0):
                     w.proc.kill()
-                    w.proc.join(1.0)
+                    wait([w.proc.sentinel], 1.0)
+            w.reaped.wait(5.0)
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if not w.dead and w.proc.pid is not None]
@@ -218,9 +247,13 @@ class ProcessPool:
         ctx: Any = self._ctx  # typeshed's BaseContext lacks Process; Queue privates below
         task_q = ctx.Queue()
         report_q = ctx.Queue()
+        # Withdrawals of prefetched jobs: a pipe, so a send is in the worker's reach at
+        # once (a Queue's feeder thread could deliver it after the job has started).
+        cancel_r, cancel_w = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_worker_main,
-            args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print),
+            args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print,
+                  cancel_r),
             name="fanin-worker",
             daemon=True,
         )
@@ -229,7 +262,8 @@ class ProcessPool:
         report_q._writer.close()
         task_q._reader.close()
         task_q._ignore_epipe = True
-        w = _Worker(proc, task_q, report_q)
+        cancel_r.close()
+        w = _Worker(proc, task_q, report_q, cancel_w)
         self._workers.append(w)
         self._pump.watch(report_q, lambda msg: self._on_message(w, msg))
         self._pump.watch_sentinel(proc.sentinel, lambda: self._on_exit(w))
@@ -276,6 +310,51 @@ class ProcessPool:
                 w.task_q.put((job.id, payload, job.task_id, job.description, job.total,
                               job.attempt))
 
+    def _fail_fast(self, group: int | None, failed_on: _Worker) -> None:
+        """The first failure of a fail-fast ``map``: nothing else of it starts.
+
+        Queued jobs are cancelled; jobs already prefetched by a worker but not started
+        are settled as cancelled now (the worker still runs them, their result and
+        progress are ignored), so the caller sees the failure without waiting for them.
+        """
+        reason = "cancelled after another task failed (fail-fast)"
+        keep: deque[_Job] = deque()
+        cancelled = []
+        for job in self._pending:
+            if job.group == group:
+                _cancel(job.future)
+                cancelled.append(job.task_id)
+            else:
+                keep.append(job)
+        self._pending = keep
+        for w in self._workers:
+            cancelled += self._withdraw(w, reason, group, between_jobs=w is failed_on)
+        if cancelled:
+            self._forward(Verdict(tuple(cancelled), CANCELLED, reason))
+
+    def _withdraw(self, w: _Worker, reason: str, group: int | None = None,
+                  any_group: bool = False, between_jobs: bool = False) -> list[str]:
+        """Take back jobs ``w`` prefetched but has not started; return their task ids.
+
+        A worker runs its jobs in order, so its oldest job is running, unless it is
+        between jobs (it just reported one). The worker skips withdrawn jobs; if it had
+        already started one, its result and progress are ignored.
+        """
+        withdrawn = []
+        first = 0 if between_jobs else 1
+        for i, job in enumerate(w.inflight.values()):
+            if (i >= first and (any_group or job.group == group) and not job.started
+                    and not job.abandoned):
+                job.abandoned = True
+                withdrawn.append(job.task_id)
+                try:
+                    w.cancel_w.send(job.id)
+                except (OSError, ValueError):
+                    pass
+                if not job.future.done():
+                    job.future.set_exception(TaskCancelled(reason))
+        return withdrawn
+
     def _cancel_pending(self, reason: str) -> None:
         cancelled = []
         while self._pending:
@@ -291,6 +370,11 @@ class ProcessPool:
             if job is None:
                 return
             w.by_task.pop(job.task_id, None)
+            if job.abandoned:
+                self._dispatch()
+                return
+            if not msg.ok and job.fail_fast:
+                self._fail_fast(job.group, w)
             try:
                 value = pickle.loads(msg.payload)
             except Exception as exc:  # noqa: BLE001
@@ -318,22 +402,34 @@ class ProcessPool:
         w.task_q.cancel_join_thread()
         w.task_q.close()
         w.report_q.close()
+        w.cancel_w.close()
         self._workers.remove(w)
-        started = [job for job in w.inflight.values() if job.started or self._closing]
-        # Jobs prefetched but never started go back to the queue, in order.
-        for job in reversed([j for j in w.inflight.values() if j not in started]):
+        jobs = [j for j in w.inflight.values() if not j.abandoned]
+        # A worker runs its jobs in order, so the oldest one was running when it died even
+        # if its first report was still in the worker's queue buffer; later (prefetched)
+        # jobs never started and go back to the queue, in order, a bounded number of times.
+        started = [j for i, j in enumerate(jobs)
+                   if i == 0 or j.started or self._closing or j.requeues >= MAX_REQUEUES]
+        for job in reversed([j for j in jobs if j not in started]):
+            job.requeues += 1
             self._pending.appendleft(job)
         w.inflight.clear()
         w.by_task.clear()
+        w.proc.join(1.0)  # the sentinel fired: reaping is immediate, and gives the exit code
+        w.reaped.set()
         if started:
             self.deaths += 1
-            w.proc.join(1.0)  # the sentinel fired: reaping is immediate, and gives the exit code
             code = w.proc.exitcode
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            reason = f"worker process {w.proc.pid} died ({how})"
+            if self._closing:
+                reason = f"stopped by the hub (worker process {w.proc.pid}, {how})"
+            else:
+                reason = f"worker process {w.proc.pid} died ({how})"
             tasks = tuple(job.task_id for job in started)
             self._forward(Verdict(tasks, CANCELLED if self._closing else FAILED, reason, w.proc.pid))
             for job in started:
+                if job.future.done():
+                    continue
                 job.future.set_exception(
                     TaskCancelled(reason) if self._closing
                     else WorkerDied(f"task {job.description!r} ({job.task_id}): {reason}",

@@ -77,6 +77,7 @@ class Reporter:
         "_interval",
         "_attempt",
         "_managed",
+        "_kids",
         "__weakref__",
     )
 
@@ -103,6 +104,7 @@ class Reporter:
         self._interval = flush_interval
         self._attempt = attempt
         self._managed = False  # True when a pool owns the lifecycle (finishes it on return)
+        self._kids: list[Reporter] = []  # sub-tasks, closed with this task if still open
 
     # -- pickling: a reporter travels to a process as its channel plus its state ----------
     def __getstate__(self) -> tuple[object, ...]:
@@ -119,6 +121,7 @@ class Reporter:
             self._managed,
         ) = state  # type: ignore[assignment]
         self._sent = None
+        self._kids = []
         if self._status not in FINAL_STATUSES:
             if getattr(multiprocessing.current_process(), "_inheriting", False):
                 # Being unpickled as a new process's argument, before multiprocessing
@@ -228,6 +231,7 @@ class Reporter:
             total,
             flush_interval=self._interval,
         )
+        self._kids.append(child)
         return child.start()
 
     def finish(self) -> None:
@@ -309,7 +313,7 @@ class Reporter:
             if status == FAILED:
                 status = CANCELLED
         elif not isinstance(n, numbers.Real) or not math.isfinite(n):
-            status, error = FAILED, f"completed count became non-finite ({n!r})"
+            status, error = FAILED, f"completed count must be a finite real number, got {n!r}"
             self._n = 0
         with FLUSHER.lock:
             self._status = status
@@ -317,6 +321,15 @@ class Reporter:
             self._flush_locked()
             FLUSHER.unregister(self)
         self.__class__ = _ClosedReporter
+        # Sub-tasks left open end with their parent, rather than running forever on
+        # the display (and in this process's flusher).
+        kids, self._kids = self._kids, []
+        for kid in kids:
+            if kid._status not in FINAL_STATUSES:
+                if status == DONE:
+                    kid._final(DONE, None)
+                else:
+                    kid._final(CANCELLED, f"its parent task {self._task!r} {status}")
 
     def _flush_locked(self, channel: Channel | None = None) -> None:
         n = self._n

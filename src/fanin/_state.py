@@ -21,6 +21,8 @@ from ._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Rep
 
 Clock = Callable[[], float]
 
+MAX_ERROR = 500  # characters of a task's error text kept for display
+
 
 @dataclass(slots=True)
 class TaskState:
@@ -152,7 +154,7 @@ class ProgressState:
             ts.last_change = now
         self._set_status(ts, report.status, now)
         if report.error is not None:
-            ts.error = report.error
+            ts.error = sanitize(report.error, MAX_ERROR)
         self.version += 1
         return True
 
@@ -165,7 +167,7 @@ class ProgressState:
         if ts is None or ts.status in FINAL_STATUSES:
             return False
         now = self.clock()
-        ts.error = reason
+        ts.error = sanitize(reason, MAX_ERROR)
         self._set_status(ts, status, now)
         self.version += 1
         return True

@@ -78,11 +78,24 @@ class ThreadPool:
         for reporter in running:
             reporter._interrupt(reason)
 
-    def shutdown(self, kill: bool = False, timeout: float = 5.0) -> None:
+    def shutdown(self, kill: bool = False, timeout: float | None = None) -> None:
+        with self._lock:
+            queued = list(self._queued.values())
         self.cancel_pending("hub closed")
         if kill:
             self.interrupt_running("interrupted")
         self._executor.shutdown(wait=not kill, cancel_futures=True)
+        # shutdown(cancel_futures=True) drops the work items whose pool thread would
+        # have woken concurrent.futures.wait()/as_completed() for a cancelled future.
+        for fut in queued:
+            _notify_if_cancelled(fut)
 
     def pids(self) -> list[int]:
         return []
+
+
+def _notify_if_cancelled(fut: Future[Any]) -> None:
+    # Under the future's own (reentrant) condition, so no pool thread can notify it twice.
+    with fut._condition:
+        if fut._state == "CANCELLED":
+            fut.set_running_or_notify_cancel()
