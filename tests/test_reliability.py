@@ -386,3 +386,15 @@ def test_error_text_from_workers_is_inert():
         hub.map(workers.fail_with_escapes, [1], on_error="collect")
     assert "\x1b" not in buf.getvalue() and "\x07" not in buf.getvalue()
     assert "bad\\x1b[2J" in buf.getvalue()
+
+
+@pytest.mark.timeout(60)
+def test_fail_fast_withdraws_prefetched_short_jobs():
+    with pytest.raises(ValueError, match="first one fails"):
+        with fanin.Hub(backend="process", workers=2, progress="off") as hub:
+            hub.map(workers.count_to, [10] * 20)  # short jobs: the pool starts prefetching
+            assert hub._pool._depth() == 2
+            hub.map(workers.sleep_or_fail, [(0.02, False)] * 6 + [(0, True)] + [(0.02, False)] * 20)
+    counts = hub.snapshot().counts
+    assert counts["failed"] == 1 and counts["running"] == 0 and counts["queued"] == 0
+    assert counts["cancelled"] >= 15 and counts["done"] + counts["cancelled"] == 46

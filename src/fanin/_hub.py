@@ -355,8 +355,13 @@ class Hub:
         try:
             if on_error == "raise":
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                # The failure itself, not a task cancelled because of it.
                 failed = next((f for f in futures if f in done and not f.cancelled()
-                               and f.exception() is not None), None)
+                               and f.exception() is not None
+                               and not isinstance(f.exception(), TaskCancelled)), None)
+                if failed is None:
+                    failed = next((f for f in futures if f in done and not f.cancelled()
+                                   and f.exception() is not None), None)
                 if failed is not None:
                     pool.cancel_pending("cancelled after another task failed (fail-fast)")
                     wait(futures)

@@ -20,6 +20,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -35,7 +36,8 @@ from ._pump import Pump
 from ._reporter import Reporter
 from ._wire import CANCELLED, FAILED, JobResult, Report, Verdict
 
-PREFETCH = 2  # jobs in flight per worker: hides the dispatch round trip
+PREFETCH = 2  # jobs in flight per worker for short jobs: hides the dispatch round trip
+PREFETCH_BELOW = 0.05  # seconds: prefetch only while jobs are shorter than this on average
 MAX_REQUEUES = 3  # a job whose worker keeps dying before it starts fails after this
 ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
 
@@ -136,6 +138,7 @@ class _Job:
     group: int | None = None  # the map() call it belongs to
     fail_fast: bool = False  # a failure cancels the rest of its group
     abandoned: bool = False  # settled as cancelled while prefetched; its result is ignored
+    sent_at: float = 0.0  # monotonic time it was sent to a worker
 
 
 @dataclass
@@ -148,6 +151,7 @@ class _Worker:
     by_task: dict[str, _Job] = field(default_factory=dict)
     dead: bool = False
     reaped: threading.Event = field(default_factory=threading.Event)
+    last_done: float = 0.0  # monotonic time of its last result
 
 
 class ProcessPool:
@@ -172,6 +176,7 @@ class ProcessPool:
         self._pending: deque[_Job] = deque()
         self._ids = itertools.count()
         self._closing = False
+        self._job_seconds: float | None = None  # moving average of job service time
         self.deaths = 0
 
     # -- caller side ----------------------------------------------------------------------
@@ -280,8 +285,14 @@ class ProcessPool:
     def _dispatch(self) -> None:
         # Every worker gets a job before any gets a prefetched second one (filling worker
         # by worker ran 2 jobs on 2 workers one after the other; found by benchmarks/).
-        for depth in range(1, PREFETCH + 1):
+        for depth in range(1, self._depth() + 1):
             self._dispatch_to(depth)
+
+    def _depth(self) -> int:
+        # Prefetching only pays for short jobs; behind a long job a prefetched one waits
+        # while other workers may sit idle (head-of-line blocking). So: one job per worker
+        # until results show jobs are short.
+        return PREFETCH if self._job_seconds is not None and self._job_seconds < PREFETCH_BELOW else 1
 
     def _dispatch_to(self, depth: int) -> None:
         for w in self._workers:
@@ -307,6 +318,7 @@ class ProcessPool:
                     continue
                 w.inflight[job.id] = job
                 w.by_task[job.task_id] = job
+                job.sent_at = time.monotonic()
                 w.task_q.put((job.id, payload, job.task_id, job.description, job.total,
                               job.attempt))
 
@@ -370,11 +382,14 @@ class ProcessPool:
             if job is None:
                 return
             w.by_task.pop(job.task_id, None)
+            now = time.monotonic()
+            service = now - max(job.sent_at, w.last_done)
+            w.last_done = now
+            self._job_seconds = (service if self._job_seconds is None
+                                 else 0.8 * self._job_seconds + 0.2 * service)
             if job.abandoned:
                 self._dispatch()
                 return
-            if not msg.ok and job.fail_fast:
-                self._fail_fast(job.group, w)
             try:
                 value = pickle.loads(msg.payload)
             except Exception as exc:  # noqa: BLE001
@@ -386,6 +401,8 @@ class ProcessPool:
                     if msg.tb and isinstance(value, BaseException):
                         value.__cause__ = RemoteTraceback(msg.tb)
                     job.future.set_exception(value)
+            if not msg.ok and job.fail_fast:  # after settling the failure itself
+                self._fail_fast(job.group, w)
             self._dispatch()
         else:
             if type(msg) is Report:
