@@ -398,3 +398,27 @@ def test_fail_fast_withdraws_prefetched_short_jobs():
     counts = hub.snapshot().counts
     assert counts["failed"] == 1 and counts["running"] == 0 and counts["queued"] == 0
     assert counts["cancelled"] >= 15 and counts["done"] + counts["cancelled"] == 46
+
+
+@pytest.mark.timeout(60)
+def test_workers_do_not_outlive_a_killed_hub_process(tmp_path):
+    script = tmp_path / "hub_then_die.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {os.path.dirname(workers.__file__)!r})\n"
+        "import fanin, workers\n"
+        "if __name__ == '__main__':\n"
+        "    hub = fanin.Hub(backend='process', workers=2, progress='off').start()\n"
+        "    futs = [hub.submit(workers.forever, None) for _ in range(2)]\n"
+        "    time.sleep(1.0)\n"
+        "    print(' '.join(map(str, hub.worker_pids)), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pids = [int(x) for x in p.stdout.readline().split()]
+    assert len(pids) == 2
+    p.kill()  # SIGKILL: no cleanup runs in the hub's process
+    p.wait(10)
+    procs = [psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)]
+    gone, alive = psutil.wait_procs(procs, timeout=10)
+    assert not alive, f"orphaned workers still running: {alive}"

@@ -62,6 +62,8 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float,
     if capture_print:
         sys.stdout = PrintCapture(report_q, sys.stdout)
     parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="fanin-orphan-check",
+                     daemon=True).start()
     skip: set[int] = set()
     while True:
         try:
@@ -110,6 +112,14 @@ def _worker_main(task_q: Any, report_q: Any, flush_interval: float,
         if capture_print:
             sys.stdout.flush()
         report_q.put(JobResult(job_id, True, payload))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker busy in a long job must not outlive a hub process that was SIGKILLed."""
+    while True:
+        time.sleep(ORPHAN_CHECK)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 def _error_result(job_id: int, exc: BaseException) -> JobResult:
