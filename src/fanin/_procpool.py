@@ -8,6 +8,11 @@ queue (a SIGKILLed worker holding a shared queue's write lock would wedge every 
 writer), results must travel *after* the task's final progress report on the same FIFO
 (so a finished future implies exact counts), and a dead worker must fail only its own
 tasks and be replaced while the run goes on.
+
+Dispatch: every worker gets a job before any gets a second; a second (prefetched) job is
+sent only once results show jobs are short, since behind a long job it would wait while
+other workers idle. Prefetched jobs can be withdrawn (fail-fast, close) through a
+per-worker pipe the worker checks before starting each job.
 """
 
 from __future__ import annotations
