@@ -187,3 +187,14 @@ def test_open_subtasks_end_with_their_parent():
     r.fail(ValueError("x"))
     assert ch.sent[-1].task == c.task_id and ch.sent[-1].status == "cancelled"
     assert "parent task" in ch.sent[-1].error
+
+
+def test_an_interrupt_overwritten_by_a_racing_advance_is_reapplied():
+    _, r = make()
+    r.start()
+    r._interrupt("interrupted")
+    r._n = 7  # what a worker's `self._n += n` racing with the swap can write back
+    r.flush()  # the flusher thread does this every interval
+    with pytest.raises(TaskCancelled):
+        r.advance()
+    assert r.completed == 7

@@ -78,6 +78,7 @@ class Reporter:
         "_attempt",
         "_managed",
         "_kids",
+        "_cancel_reason",
         "__weakref__",
     )
 
@@ -105,6 +106,7 @@ class Reporter:
         self._attempt = attempt
         self._managed = False  # True when a pool owns the lifecycle (finishes it on return)
         self._kids: list[Reporter] = []  # sub-tasks, closed with this task if still open
+        self._cancel_reason: str | None = None  # set by _interrupt; re-applied by the flusher
 
     # -- pickling: a reporter travels to a process as its channel plus its state ----------
     def __getstate__(self) -> tuple[object, ...]:
@@ -122,6 +124,7 @@ class Reporter:
         ) = state  # type: ignore[assignment]
         self._sent = None
         self._kids = []
+        self._cancel_reason = None
         if self._status not in FINAL_STATUSES:
             if getattr(multiprocessing.current_process(), "_inheriting", False):
                 # Being unpickled as a new process's argument, before multiprocessing
@@ -259,6 +262,7 @@ class Reporter:
         """
         n = self._n
         if type(n) is not _Cancelled and self._status not in FINAL_STATUSES:
+            self._cancel_reason = reason
             self._n = _Cancelled(n, reason)
 
     def flush(self) -> None:
@@ -309,10 +313,12 @@ class Reporter:
     def _final(self, status: str, error: str | None) -> None:
         n = self._n
         if type(n) is _Cancelled:
-            self._n = n.value
+            n = self._n = n.value
+        if self._cancel_reason is not None:
+            self._cancel_reason = None  # the final report must go out, not be re-swapped
             if status == FAILED:
                 status = CANCELLED
-        elif not isinstance(n, numbers.Real) or not math.isfinite(n):
+        if not isinstance(n, numbers.Real) or not math.isfinite(n):
             status, error = FAILED, f"completed count must be a finite real number, got {n!r}"
             self._n = 0
         with FLUSHER.lock:
@@ -334,6 +340,11 @@ class Reporter:
     def _flush_locked(self, channel: Channel | None = None) -> None:
         n = self._n
         if type(n) is _Cancelled:
+            return
+        if self._cancel_reason is not None:
+            # The owner thread's ``+=`` raced with _interrupt and wrote a number back over
+            # the swap: swap again, so the cancellation cannot be lost.
+            self._n = _Cancelled(n, self._cancel_reason)
             return
         if self._status == QUEUED and n:
             self._status = RUNNING  # progress without start(): the task has begun
