@@ -159,13 +159,15 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize(("backend", "sig", "code"), [
-    ("process", signal.SIGINT, 130), ("thread", signal.SIGINT, 130),
-    ("process", signal.SIGTERM, 143),
+@pytest.mark.parametrize(("backend", "sig", "code", "method"), [
+    ("process", signal.SIGINT, 130, None), ("thread", signal.SIGINT, 130, None),
+    ("process", signal.SIGTERM, 143, None),
+    *[("process", signal.SIGINT, 130, m) for m in START_METHODS if m != "fork"],
 ])
-def test_interrupt_stops_cleanly_and_fast(backend, sig, code):
+def test_interrupt_stops_cleanly_and_fast(backend, sig, code, method):
+    extra = ["--start-method", method] if method else []
     run = PtyRun("--backend", backend, "--workers", "2", "--jobs", "50", "--items", "20000",
-                 "--item-us", "50", "--progress", "rich")
+                 "--item-us", "50", "--progress", "rich", *extra)
     wait_for(lambda: re.search(r"[1-9][\d,]*/20,000", run.text), timeout=30, step=0.05)
     kids = _descendants(run.proc.pid)
     t0 = time.monotonic()
