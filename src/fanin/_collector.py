@@ -49,8 +49,6 @@ class Collector:
         self._barriers: dict[int, threading.Event] = {}
         self._barrier_ids = 0
         self._barrier_lock = threading.Lock()
-        self.batches = 0
-        self.messages = 0
         self._thread = threading.Thread(target=self._run, name="fanin-collector", daemon=True)
 
     def start(self) -> None:
@@ -105,8 +103,6 @@ class Collector:
                 others.append(msg)
         if latest:
             others.append(_Coalesced(latest.values()))
-        self.batches += 1
-        self.messages += len(batch)
         released: list[threading.Event] = []
         with self.lock:
             for item in others:

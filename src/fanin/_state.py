@@ -106,7 +106,6 @@ class ProgressState:
         self.started = clock()
         self.ended: float | None = None
         self._overall: deque[tuple[float, float]] = deque(maxlen=256)
-        self.finished_order: list[str] = []
         self.health: dict[int, object] = {}
         self.system_cpu: float | None = None
 
@@ -214,7 +213,6 @@ class ProgressState:
             ts.ended = now
             if ts.started is None:
                 ts.started = now
-            self.finished_order.append(ts.id)
 
     def _add_total(self, total: float | None, sign: int) -> None:
         if total is None:
