@@ -25,8 +25,10 @@ from distributed.protocol.serialize import _is_dumpable
 
 import fanin
 from fanin import Hub, RemoteTraceback, Reporter, WorkerDied
-from fanin._dask import DaskChannel, DaskPool, _wire
-from fanin._state import ProgressState
+from fanin._backends.base import BackendConfig
+from fanin._backends.dask import DaskBackend
+from fanin._backends.dask_transport import DaskChannel, wire
+from fanin._ingest.state import ProgressState
 from fanin._wire import DONE, FAILED, RUNNING, Report
 
 
@@ -213,10 +215,10 @@ def test_user_reporter_in_own_client_submit(cluster):
 @pytest.mark.timeout(30)
 def test_attempts_from_run_ids_restart_progress_once():
     forwarded: list[object] = []
-    pool = DaskPool(1, "tcp://127.0.0.1:1", forwarded.append, 0.05)  # never started
+    pool = DaskBackend(BackendConfig(1, forwarded.append, 0.05, address="tcp://127.0.0.1:1"))  # never started
 
     def send(run, seq, completed, status=RUNNING):
-        pool._on_event((0.0, _wire(run, Report("t1", seq, completed, 100, "d", status, None,
+        pool._on_event((0.0, wire(run, Report("t1", seq, completed, 100, "d", status, None,
                                                1, 0))))
 
     send("aaa", 1, 0)
@@ -237,10 +239,10 @@ def test_attempts_from_run_ids_restart_progress_once():
 def test_wire_is_plain_msgpack_data():
     big = 2**70
     r = Report("t", 1, Fraction(1, 2), big, "x", RUNNING, None, 1, 0)
-    wire = _wire("run", r)
-    assert wire[3] == 0.5 and type(wire[3]) is float
-    assert type(wire[4]) is float
-    assert _is_dumpable(wire)
+    wired = wire("run", r)
+    assert wired[3] == 0.5 and type(wired[3]) is float
+    assert type(wired[4]) is float
+    assert _is_dumpable(wired)
     ch = DaskChannel("topic")
     copy = pickle.loads(pickle.dumps(ch))
     assert copy.topic == "topic" and copy.run != ch.run  # each unpickled copy is a new run
@@ -260,7 +262,7 @@ def test_fanin_works_without_dask_installed():
     code = (
         "import sys; sys.modules['distributed'] = None; sys.modules['dask'] = None\n"
         "import fanin\n"
-        "from fanin._demo import Job, run_job\n"
+        "from fanin._cli.demo import Job, run_job\n"
         "for backend in ('thread', 'process'):\n"
         "    with fanin.Hub(backend=backend, workers=2, progress='off') as hub:\n"
         "        assert hub.map(run_job, [Job('j', 100, 1)] * 3) == [100] * 3\n"
@@ -296,3 +298,11 @@ def test_demo_cli_with_address_and_a_failing_job(cluster):
     assert out.returncode == 1, out.stderr
     assert "3 done, 1 failed" in out.stdout
     assert "job 2 failed at item 1000" in out.stderr
+
+
+@pytest.mark.timeout(60)
+def test_fail_fast_cancels_only_its_own_call(cluster):
+    from test_failure_policy import fail_fast_does_not_cancel_other_callers_work
+
+    with Hub(backend="dask", address=cluster.scheduler_address, progress="off") as hub:
+        fail_fast_does_not_cancel_other_callers_work(hub)

@@ -14,9 +14,8 @@ import workers
 from rich.console import Console
 
 import fanin
-from fanin._render import PlainView
-from fanin._richview import RichView
-from fanin._state import ProgressState
+from fanin._display.richview import RichView
+from fanin._ingest.state import ProgressState
 from fanin._wire import Report
 
 pytestmark = pytest.mark.timeout(120)
@@ -36,12 +35,10 @@ class FakeTTY(io.StringIO):
 def test_auto_mode_is_plain_when_not_a_tty_and_rich_on_a_tty():
     buf = io.StringIO()
     with fanin.Hub(progress="auto", file=buf) as hub:
-        assert isinstance(hub._view, PlainView)
         hub.map(workers.count_to, [10])
     assert "\x1b" not in buf.getvalue() and "done" in buf.getvalue()
     tty = FakeTTY()
     with fanin.Hub(progress="auto", file=tty) as hub:
-        assert isinstance(hub._view, RichView)
         hub.map(workers.count_to, [10])
     assert "\x1b[?25l" in tty.getvalue()
 
@@ -142,7 +139,8 @@ def test_health_is_sampled_about_once_a_second_not_per_frame():
         t0 = time.monotonic()
         hub.map(workers.sleep_then, [250, 250])  # ~2.5 s
         elapsed = time.monotonic() - t0
-        samples, frames = hub._health.samples, hub._render.frames
+        stats = hub.statistics()
+        samples, frames = stats.health_samples, stats.frames
     assert 1 <= samples <= elapsed + 1
     assert frames > 3 * samples
     out = buf.getvalue()

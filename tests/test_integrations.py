@@ -15,7 +15,7 @@ import workers
 from conftest import START_METHODS
 
 import fanin
-from fanin import _integrations
+from fanin._display import notebook
 
 # -- worker functions: module level, so they pickle under spawn and forkserver -----------------
 
@@ -148,8 +148,10 @@ def test_executor_shutdown_cancel_futures_process():
     futs = [ex.submit(workers.sleep_then, 20) for _ in range(8)]  # ~0.2 s each
     futs[0].result(timeout=30)
     ex.shutdown(wait=True, cancel_futures=True)
-    cancelled = [f for f in futs if f.cancelled()]
-    assert len(cancelled) >= 4  # at most PREFETCH jobs were already handed to the worker
+    # Queued futures are cancelled; jobs a worker had prefetched are withdrawn (their
+    # futures were already running, so they raise TaskCancelled instead).
+    cancelled = [f for f in futs if f.cancelled() or isinstance(f.exception(), fanin.TaskCancelled)]
+    assert len(cancelled) >= 4
     counts = statuses(ex.hub.tasks())
     assert counts["cancelled"] == len(cancelled)
     assert counts["done"] == 8 - len(cancelled)
@@ -312,7 +314,7 @@ def test_hub_reporter_is_loop_safe_in_coroutines():
 
     with fanin.Hub(progress="off") as hub:
         rep = hub.reporter("probe")
-        assert rep._channel._inbox is hub._inbox
+        assert rep._channel._forward == hub._pipeline.inbox.put  # no queue in its own process
         rep.finish()
         asyncio.run(main(hub))
         hub.sync()
@@ -356,11 +358,11 @@ class ZMQInteractiveShell:  # the class name is what identifies a Jupyter kernel
 
 
 def test_in_jupyter_detection(monkeypatch):
-    assert not _integrations._in_jupyter()
+    assert not notebook.in_jupyter()
     monkeypatch.setattr("builtins.get_ipython", lambda: ZMQInteractiveShell(), raising=False)
-    assert _integrations._in_jupyter()
+    assert notebook.in_jupyter()
     monkeypatch.setattr("builtins.get_ipython", lambda: None)
-    assert not _integrations._in_jupyter()
+    assert not notebook.in_jupyter()
 
 
 @pytest.fixture
@@ -397,24 +399,26 @@ def fake_notebook(monkeypatch):
 
 
 def test_auto_progress_picks_rich_in_jupyter(fake_notebook):
-    from fanin._richview import RichView
+    from fanin._display.richview import RichView
 
-    assert _integrations._notebook_mode() == "rich"
-    view = fanin.Hub(progress="auto", file=io.StringIO())._make_view()
+    assert notebook.notebook_mode() == "rich"
+    from fanin._display.choose import choose_view
+
+    view = choose_view("auto", io.StringIO())
     assert isinstance(view, RichView)
     assert view.console.is_jupyter
 
 
 def test_auto_progress_without_ipywidgets_is_plain(monkeypatch):
     monkeypatch.setattr("builtins.get_ipython", lambda: ZMQInteractiveShell(), raising=False)
-    monkeypatch.setattr(_integrations.importlib.util, "find_spec", lambda name: None)
-    assert _integrations._notebook_mode() == "plain"
+    monkeypatch.setattr(notebook.importlib.util, "find_spec", lambda name: None)
+    assert notebook.notebook_mode() == "plain"
 
 
 def test_rich_view_in_notebook_shows_final_state(fake_notebook):
     from rich.console import Console
 
-    from fanin._richview import RichView
+    from fanin._display.richview import RichView
 
     out = io.StringIO()
     view = RichView(console=Console(force_jupyter=True, file=out, width=100))
@@ -430,7 +434,7 @@ def test_rich_view_in_notebook_shows_final_state(fake_notebook):
 def test_rich_view_forced_jupyter_without_ipython_does_not_crash():
     from rich.console import Console
 
-    from fanin._richview import RichView
+    from fanin._display.richview import RichView
 
     view = RichView(console=Console(force_jupyter=True, file=io.StringIO(), width=80))
     with fanin.Hub(workers=2, view=view, summary=False) as hub:

@@ -46,7 +46,7 @@ def _kill_run(kills: int, method: str | None, survivors: int = 2, survivor_n: in
                                           if t.description.startswith("victim")
                                           and t.status == "running" and t.completed > 0
                                           and t.id not in killed), None))
-            frames = hub._render.frames
+            frames = hub.statistics().frames
             os.kill(task.pid, signal.SIGKILL)
             t0 = time.monotonic()
             killed[task.id] = task.pid
@@ -54,7 +54,7 @@ def _kill_run(kills: int, method: str | None, survivors: int = 2, survivor_n: in
                      timeout=5)
             stats["detect"].append(time.monotonic() - t0)
             # The display keeps moving after every kill.
-            wait_for(lambda: hub._render.frames > frames, timeout=5)
+            wait_for(lambda: hub.statistics().frames > frames, timeout=5)
             stats["frames_moved"] += 1
         results = [f.result(timeout=120) for f in good]
         for f in victims:
@@ -208,7 +208,7 @@ def test_flood_keeps_memory_bounded_and_frames_flowing():
                    file=open(os.devnull, "w"), refresh=10) as hub:
         hub.map(workers.count_to, [1] * n_workers)  # all workers up before measuring
         rss0 = proc.memory_info().rss
-        frames0 = hub._render.frames
+        frames0 = hub.statistics().frames
         t0 = time.monotonic()
         peak = rss0
         fut = [hub.submit(workers.flood, seconds) for _ in range(n_workers)]
@@ -216,7 +216,7 @@ def test_flood_keeps_memory_bounded_and_frames_flowing():
             peak = max(peak, proc.memory_info().rss)
             time.sleep(0.1)
         elapsed = time.monotonic() - t0
-        frames = hub._render.frames - frames0
+        frames = hub.statistics().frames - frames0
         total = sum(f.result() for f in fut)
         hub.sync()
         assert hub.snapshot().completed == total + n_workers
@@ -236,7 +236,7 @@ def test_hostile_descriptions_from_a_process_are_inert():
     import pyte
     from rich.console import Console
 
-    from fanin._richview import RichView
+    from fanin._display.richview import RichView
 
     evil = "\x1b[2J\x1b]0;pwned\x07\x1b[?25l\x9b2J [bold]x[/] " + "A" * 1_000_000
     buf = io.StringIO()
@@ -337,7 +337,7 @@ def test_slow_terminal_never_blocks_workers():
         work = time.monotonic() - t0
     # The work finished while the terminal had time for only a few frames; exact counts.
     assert [t.completed for t in hub.tasks()] == [200_000] * 4
-    assert hub._render.frames <= work / 0.5 + 3
+    assert hub.statistics().frames <= work / 0.5 + 3
 
 
 # -- found in review ---------------------------------------------------------------------
@@ -346,7 +346,7 @@ def test_slow_terminal_never_blocks_workers():
 def test_a_job_that_kills_its_worker_at_once_fails_instead_of_looping():
     with fanin.Hub(backend="process", workers=2, progress="off") as hub:
         out = hub.map(workers.exit_at_once, range(3), on_error="collect")
-        deaths = hub._pool.deaths
+        deaths = hub.statistics().deaths
     assert all(isinstance(r, fanin.Failure) and isinstance(r.error, fanin.WorkerDied)
                for r in out)
     assert "exit code 3" in str(out[0].error)
@@ -395,7 +395,7 @@ def test_fail_fast_withdraws_prefetched_short_jobs():
     with pytest.raises(ValueError, match="first one fails"):
         with fanin.Hub(backend="process", workers=2, progress="off") as hub:
             hub.map(workers.count_to, [10] * 20)  # short jobs: the pool starts prefetching
-            assert hub._pool._depth() == 2
+            assert hub._backend._depth() == 2  # the mechanism under test is internal
             hub.map(workers.sleep_or_fail, [(0.02, False)] * 6 + [(0, True)] + [(0.02, False)] * 20)
     counts = hub.snapshot().counts
     assert counts["failed"] == 1 and counts["running"] == 0 and counts["queued"] == 0

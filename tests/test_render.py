@@ -12,9 +12,10 @@ import workers
 from rich.console import Console
 
 import fanin
-from fanin._render import PlainView, RenderThread
-from fanin._richview import RichView
-from fanin._state import ProgressState
+from fanin._display.plain import PlainView
+from fanin._display.render import RenderThread
+from fanin._display.richview import RichView
+from fanin._ingest.state import ProgressState
 from fanin._wire import Report
 
 

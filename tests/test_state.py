@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from fanin._collector import Collector
-from fanin._state import ProgressState
+from fanin._ingest.collector import Collector
+from fanin._ingest.state import ProgressState
 from fanin._wire import Barrier, LogRecord, Report, Verdict
 
 

@@ -131,3 +131,13 @@ def sleep_or_fail(spec, progress):
 
 def fail_with_escapes(_, progress):
     raise ValueError("bad\x1b[2J\x1b]0;pwned\x07 thing")
+
+
+def sleep_seconds(seconds, progress):
+    time.sleep(seconds)
+    return seconds
+
+
+def fail_after(seconds, progress):
+    time.sleep(seconds)
+    raise ValueError(f"failed after {seconds}")

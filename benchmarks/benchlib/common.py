@@ -171,7 +171,7 @@ def hub_options(**kw: Any) -> dict[str, Any]:
 
 
 def fanin_rich_view(sink: PtySink, header: str | None = None) -> Any:
-    from fanin._richview import RichView
+    from fanin._display.richview import RichView
 
     return RichView(console=rich_console(sink.file), header=header)
 
@@ -180,7 +180,7 @@ def fanin_rich_view(sink: PtySink, header: str | None = None) -> Any:
 class RecordingView:
     """Wraps a real view; after each ``draw`` returns, records (time, per-row completed).
 
-    Duck-types the ``fanin._render.View`` protocol. ``draw_seconds`` is the time spent in
+    Duck-types the ``fanin._display.render.View`` protocol. ``draw_seconds`` is the time spent in
     the wrapped view's ``draw`` (the render thread's drawing cost).
     """
 

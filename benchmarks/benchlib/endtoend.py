@@ -22,7 +22,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from fanin._demo import Job, run_job, run_job_quiet, spin
+from fanin._cli.demo import Job, run_job, run_job_quiet, spin
 
 from .common import (
     PtySink,

@@ -12,7 +12,7 @@ import time
 from itertools import pairwise
 from typing import Any
 
-from fanin._demo import Job, run_job, run_job_quiet
+from fanin._cli.demo import Job, run_job, run_job_quiet
 
 from .common import (
     PtySink,

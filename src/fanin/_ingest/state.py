@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ._text import sanitize
-from ._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Report
+from .._text import sanitize
+from .._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Report
 
 Clock = Callable[[], float]
 

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import NamedTuple
 
-from ._reporter import Reporter
+from .._worker.reporter import Reporter
 
 log = logging.getLogger("fanin.demo")
 

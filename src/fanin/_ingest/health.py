@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import psutil
 
-from ._state import ProgressState
+from .._ingest.state import ProgressState
 
 HEALTH_INTERVAL = 1.0  # seconds between samples
 

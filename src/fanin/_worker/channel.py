@@ -1,4 +1,4 @@
-"""The channel a ``hub.reporter()`` reporter carries: one queue, two routes.
+"""Channels: the worker-side half of a transport, and a ``hub.reporter()``'s one queue, two routes.
 
 Runs in: wherever the reporter is used. In the hub's own process (the caller's threads) a
 report goes straight into the collector's in-process inbox, so it is never stuck in a
@@ -10,20 +10,27 @@ which the hub's pump thread reads.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
+
+
+class Channel(Protocol):
+    """Worker-side half of a transport: anything with a non-blocking ``put``."""
+
+    def put(self, obj: object) -> None: ...
 
 
 class HubChannel:
-    __slots__ = ("queue", "_inbox", "_pid")
+    __slots__ = ("queue", "_forward", "_pid")
 
-    def __init__(self, queue: Any, inbox: Any) -> None:
+    def __init__(self, queue: Any, forward: Callable[[object], None]) -> None:
         self.queue = queue
-        self._inbox = inbox
+        self._forward: Callable[[object], None] | None = forward
         self._pid = os.getpid()
 
     def put(self, obj: object) -> None:
-        if os.getpid() == self._pid:
-            self._inbox.put(obj)
+        if os.getpid() == self._pid and self._forward is not None:
+            self._forward(obj)
         else:
             self.queue.put(obj)
 
@@ -32,4 +39,4 @@ class HubChannel:
 
     def __setstate__(self, state: tuple[Any, int]) -> None:
         self.queue, self._pid = state
-        self._inbox = None
+        self._forward = None

@@ -1,7 +1,7 @@
 """The process backend: a small pool of worker processes, one queue pair per worker.
 
-Runs in: the caller (``submit``/``shutdown``) and the pump thread (everything else), plus
-``_worker_main`` in each worker process.
+Runs in: the caller (``submit``/``shutdown``) and the pump thread (everything else); the
+worker processes run ``child.worker_main``.
 
 Why our own pool rather than ``ProcessPoolExecutor``: each worker needs its *own* report
 queue (a SIGKILLed worker holding a shared queue's write lock would wedge every other
@@ -12,129 +12,35 @@ tasks and be replaced while the run goes on.
 Dispatch: every worker gets a job before any gets a second; a second (prefetched) job is
 sent only once results show jobs are short, since behind a long job it would wait while
 other workers idle. Prefetched jobs can be withdrawn (fail-fast, close) through a
-per-worker pipe the worker checks before starting each job.
+per-worker pipe the worker checks before starting each job. Running jobs are not
+interrupted by ``interrupt_group``: a process job ends, or its worker is stopped by
+``shutdown(kill=True)``.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
-import os
 import pickle
-import queue
-import signal
-import sys
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
-from multiprocessing.context import BaseContext
 from typing import Any
 
-from ._errors import RemoteTraceback, TaskCancelled, WorkerDied
-from ._logs import ChannelLogHandler, PrintCapture, set_current_task
-from ._pump import Pump
-from ._reporter import Reporter
-from ._wire import CANCELLED, FAILED, JobResult, Report, Verdict
+from .._errors import RemoteTraceback, TaskCancelled, WorkerDied
+from .._ingest.pump import Pump
+from .._wire import CANCELLED, FAILED, JobResult, Report, Verdict
+from .._worker.reporter import Reporter
+from .base import BackendConfig, JobSpec, Statistics
+from .child import worker_main
+from .queues import QueueReporters
 
 PREFETCH = 2  # jobs in flight per worker for short jobs: hides the dispatch round trip
 PREFETCH_BELOW = 0.05  # seconds: prefetch only while jobs are shorter than this on average
 MAX_REQUEUES = 3  # a job whose worker keeps dying before it starts fails after this
-ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
-
-
-def _worker_main(task_q: Any, report_q: Any, flush_interval: float,
-                 log_level: int | None = None, capture_print: bool = False,
-                 cancel_r: Any = None) -> None:
-    # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
-    # workers ignore SIGINT and are stopped by the hub instead.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A forked worker inherits the caller's handlers; the hub stops workers with SIGTERM
-    # and expects them to die at once, not to run a handler meant for the caller.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Drop our copy of the task queue's write end, so the hub's death reads as EOF here.
-    task_q._writer.close()
-    if log_level is not None:
-        # Log records travel to the hub like progress does; nothing here writes to the
-        # terminal (a forked worker would otherwise inherit the caller's handlers).
-        root = logging.getLogger()
-        root.handlers = [ChannelLogHandler(report_q)]
-        root.setLevel(log_level)
-    if capture_print:
-        sys.stdout = PrintCapture(report_q, sys.stdout)
-    parent = os.getppid()
-    threading.Thread(target=_exit_with_parent, args=(parent,), name="fanin-orphan-check",
-                     daemon=True).start()
-    skip: set[int] = set()
-    while True:
-        try:
-            job = task_q.get(timeout=ORPHAN_CHECK)
-        except queue.Empty:
-            if os.getppid() != parent:
-                return  # the hub's process is gone: do not linger as an orphan
-            continue
-        except (EOFError, OSError):
-            return
-        if job is None:
-            break
-        job_id, payload, task_id, description, total, attempt = job
-        if cancel_r is not None:
-            # Jobs the hub withdrew after prefetching them (fail-fast, close): skip.
-            while cancel_r.poll():
-                skip.add(cancel_r.recv())
-            if job_id in skip:
-                skip.discard(job_id)
-                report_q.put(_error_result(job_id, TaskCancelled("withdrawn before it started")))
-                continue
-        try:
-            fn, item = pickle.loads(payload)
-        except BaseException as exc:  # noqa: BLE001 - e.g. a module missing under spawn
-            report_q.put(_error_result(job_id, exc))
-            continue
-        reporter = Reporter(report_q, task_id, description, total,
-                            flush_interval=flush_interval, attempt=attempt)
-        reporter._managed = True
-        set_current_task(task_id, description)
-        reporter.start()
-        try:
-            value = fn(item, reporter)
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            reporter.fail(exc)
-            report_q.put(_error_result(job_id, exc))
-            continue
-        try:
-            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # noqa: BLE001
-            err = TypeError(f"the result of task {task_id!r} cannot be pickled: {exc}")
-            reporter.fail(err)
-            report_q.put(_error_result(job_id, err))
-            continue
-        reporter.finish()
-        if capture_print:
-            sys.stdout.flush()
-        report_q.put(JobResult(job_id, True, payload))
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A worker busy in a long job must not outlive a hub process that was SIGKILLed."""
-    while True:
-        time.sleep(ORPHAN_CHECK)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _error_result(job_id: int, exc: BaseException) -> JobResult:
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    try:
-        payload = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.loads(payload)
-    except Exception:  # noqa: BLE001 - exceptions with odd constructors
-        payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
-    return JobResult(job_id, False, payload, tb)
 
 
 @dataclass
@@ -150,8 +56,7 @@ class _Job:
     started: bool = False  # its worker reported it running (else safe to requeue)
     claimed: bool = False  # its future was moved to RUNNING
     requeues: int = 0  # times put back after its worker died before starting it
-    group: int | None = None  # the map() call it belongs to
-    fail_fast: bool = False  # a failure cancels the rest of its group
+    group: int = 0  # the call (map, executor, ...) it belongs to
     abandoned: bool = False  # settled as cancelled while prefetched; its result is ignored
     sent_at: float = 0.0  # monotonic time it was sent to a worker
 
@@ -167,35 +72,29 @@ class _Worker:
     dead: bool = False
     reaped: threading.Event = field(default_factory=threading.Event)
     last_done: float = 0.0  # monotonic time of its last result
+    between: bool = True  # its last message was a result: its oldest job has not started
 
 
-class ProcessPool:
-    def __init__(
-        self,
-        workers: int,
-        ctx: BaseContext,
-        pump: Pump,
-        forward: Callable[[object], None],
-        flush_interval: float,
-        log_level: int | None = None,
-        capture_print: bool = False,
-    ) -> None:
-        self._n = workers
-        self._log_level = log_level
-        self._capture_print = capture_print
-        self._ctx = ctx
-        self._pump = pump
-        self._forward = forward
-        self._flush_interval = flush_interval
+class ProcessBackend:
+    def __init__(self, config: BackendConfig) -> None:
+        self._n = config.workers
+        self._log_level = config.log_level
+        self._capture_print = config.capture_print
+        self._ctx = config.mp_context
+        self._pump = Pump()
+        self._forward = config.forward
+        self._flush_interval = config.flush_interval
         self._workers: list[_Worker] = []
         self._pending: deque[_Job] = deque()
         self._ids = itertools.count()
         self._closing = False
         self._job_seconds: float | None = None  # moving average of job service time
-        self.deaths = 0
+        self._deaths = 0
+        self._reporters = QueueReporters(self._ctx, self._forward, self._flush_interval,
+                                         lambda: self._pump)
 
-    # -- caller side ----------------------------------------------------------------------
     def start(self) -> None:
+        self._pump.start()
         done: Future[None] = Future()
 
         def spawn_all() -> None:
@@ -209,17 +108,27 @@ class ProcessPool:
         self._pump.call_soon(spawn_all)
         done.result()
 
-    def submit(self, fn: Callable[..., Any], item: Any, task_id: str, description: str,
-               total: float | None = None, group: int | None = None,
-               fail_fast: bool = False) -> Future[Any]:
+    def submit(self, spec: JobSpec) -> Future[Any]:
         fut: Future[Any] = Future()
-        job = _Job(next(self._ids), fn, item, task_id, description, fut, total,
-                   group=group, fail_fast=fail_fast)
+        job = _Job(next(self._ids), spec.fn, spec.item, spec.task_id, spec.description, fut,
+                   spec.total, group=spec.group)
         self._pump.call_soon(lambda: self._enqueue(job))
         return fut
 
-    def cancel_pending(self, reason: str) -> None:
-        self._pump.call_soon(lambda: self._cancel_pending(reason))
+    def cancel_group(self, group: int, reason: str) -> None:
+        self._pump.call_soon(lambda: self._cancel_group(group, reason))
+
+    def interrupt_group(self, group: int, reason: str) -> None:
+        pass  # see the module docstring: process jobs are stopped by shutdown(kill=True)
+
+    def reporter(self, task_id: str, description: str, total: float | None) -> Reporter:
+        return self._reporters.reporter(task_id, description, total)
+
+    def sync(self, timeout: float | None = 10.0) -> bool:
+        return self._pump.sync(timeout)
+
+    def statistics(self) -> Statistics:
+        return Statistics(len(self._workers), self._deaths, len(self._pending))
 
     def shutdown(self, kill: bool = False, timeout: float | None = None) -> None:
         """Stop the workers: after their current jobs (like the thread backend and the
@@ -258,6 +167,8 @@ class ProcessPool:
                     w.proc.kill()
                     wait([w.proc.sentinel], 1.0)
             w.reaped.wait(5.0)
+        self._pump.stop()
+        self._reporters.close()
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if not w.dead and w.proc.pid is not None]
@@ -271,7 +182,7 @@ class ProcessPool:
         # once (a Queue's feeder thread could deliver it after the job has started).
         cancel_r, cancel_w = ctx.Pipe(duplex=False)
         proc = ctx.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print,
                   cancel_r),
             name="fanin-worker",
@@ -337,14 +248,10 @@ class ProcessPool:
                 w.task_q.put((job.id, payload, job.task_id, job.description, job.total,
                               job.attempt))
 
-    def _fail_fast(self, group: int | None, failed_on: _Worker) -> None:
-        """The first failure of a fail-fast ``map``: nothing else of it starts.
-
-        Queued jobs are cancelled; jobs already prefetched by a worker but not started
-        are settled as cancelled now (the worker still runs them, their result and
-        progress are ignored), so the caller sees the failure without waiting for them.
-        """
-        reason = "cancelled after another task failed (fail-fast)"
+    def _cancel_group(self, group: int, reason: str) -> None:
+        """Nothing more of ``group`` starts: queued jobs are cancelled; jobs a worker has
+        prefetched but not started are settled as cancelled now (the worker skips them, or
+        if it started one already, its result and progress are ignored)."""
         keep: deque[_Job] = deque()
         cancelled = []
         for job in self._pending:
@@ -355,11 +262,11 @@ class ProcessPool:
                 keep.append(job)
         self._pending = keep
         for w in self._workers:
-            cancelled += self._withdraw(w, reason, group, between_jobs=w is failed_on)
+            cancelled += self._withdraw(w, reason, group, between_jobs=w.between)
         if cancelled:
             self._forward(Verdict(tuple(cancelled), CANCELLED, reason))
 
-    def _withdraw(self, w: _Worker, reason: str, group: int | None = None,
+    def _withdraw(self, w: _Worker, reason: str, group: int = 0,
                   any_group: bool = False, between_jobs: bool = False) -> list[str]:
         """Take back jobs ``w`` prefetched but has not started; return their task ids.
 
@@ -397,6 +304,7 @@ class ProcessPool:
             if job is None:
                 return
             w.by_task.pop(job.task_id, None)
+            w.between = True
             now = time.monotonic()
             service = now - max(job.sent_at, w.last_done)
             w.last_done = now
@@ -416,14 +324,13 @@ class ProcessPool:
                     if msg.tb and isinstance(value, BaseException):
                         value.__cause__ = RemoteTraceback(msg.tb)
                     job.future.set_exception(value)
-            if not msg.ok and job.fail_fast:  # after settling the failure itself
-                self._fail_fast(job.group, w)
             self._dispatch()
         else:
             if type(msg) is Report:
                 job = w.by_task.get(msg.task)
                 if job is not None:
                     job.started = True
+                    w.between = False
             self._forward(msg)
 
     def _on_exit(self, w: _Worker) -> None:
@@ -450,7 +357,7 @@ class ProcessPool:
         w.proc.join(1.0)  # the sentinel fired: reaping is immediate, and gives the exit code
         w.reaped.set()
         if started:
-            self.deaths += 1
+            self._deaths += 1
             code = w.proc.exitcode
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             if self._closing:

@@ -17,16 +17,16 @@ import multiprocessing.util
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from ._reporter import Reporter
+from typing import Protocol
 
 
-class Channel(Protocol):
-    """Worker-side half of a transport: anything with a non-blocking ``put``."""
+class Flushable(Protocol):
+    """What the flusher needs of a reporter (kept here so the flusher never imports it)."""
 
-    def put(self, obj: object) -> None: ...
+    @property
+    def _channel(self) -> object: ...
+
+    def _flush_locked(self) -> None: ...
 
 
 DEFAULT_FLUSH_INTERVAL = 0.05  # seconds
@@ -35,7 +35,7 @@ DEFAULT_FLUSH_INTERVAL = 0.05  # seconds
 class _Flusher:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.live: dict[int, Reporter] = {}
+        self.live: dict[int, Flushable] = {}
         self.interval = DEFAULT_FLUSH_INTERVAL
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -44,7 +44,7 @@ class _Flusher:
         self._bootstrapped = threading.Event()
 
     # -- registration (slow path, any thread) -------------------------------------------
-    def register(self, reporter: Reporter, interval: float) -> None:
+    def register(self, reporter: Flushable, interval: float) -> None:
         with self.lock:
             self.live[id(reporter)] = reporter
             if interval < self.interval:
@@ -52,7 +52,7 @@ class _Flusher:
         self._ensure_running()
         self._wake.set()
 
-    def adopt(self, reporter: Reporter, interval: float) -> None:
+    def adopt(self, reporter: Flushable, interval: float) -> None:
         """Track a reporter unpickled before its process was bootstrapped (see ``_run``)."""
         with self.lock:
             self.live[id(reporter)] = reporter
@@ -60,7 +60,7 @@ class _Flusher:
                 self.interval = interval
         self._ensure_running(deferred=True)
 
-    def unregister(self, reporter: Reporter) -> None:
+    def unregister(self, reporter: Flushable) -> None:
         # Caller holds self.lock.
         self.live.pop(id(reporter), None)
 

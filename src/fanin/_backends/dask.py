@@ -30,7 +30,6 @@ to it; stragglers from the dead run keep their lower attempt and are ignored. Th
 extra round trip, needs no scheduler plugin and works the same for reporters users pass to
 their own ``client.submit``. A run that died before any of its reports arrived is not counted.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -40,113 +39,32 @@ import queue
 import threading
 import traceback
 import uuid
-import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
 import distributed
-from distributed import Client, KilledWorker, LocalCluster, Worker, get_worker
-from distributed.core import Status
+from distributed import Client, KilledWorker, LocalCluster
 
-from ._errors import FaninError, FaninWarning, RemoteTraceback, WorkerDied
-from ._flusher import FLUSHER
-from ._reporter import Reporter
-from ._wire import CANCELLED, FAILED, Report, Verdict
+from .._errors import FaninError, RemoteTraceback, WorkerDied
+from .._wire import CANCELLED, FAILED, Report, Verdict
+from .._worker.flusher import FLUSHER
+from .._worker.reporter import Reporter
+from .._worker.runjob import run_job
+from .base import BackendConfig, JobSpec, Statistics
+from .dask_transport import LOCAL, PROBE, DaskChannel
 
 SUBSCRIBE_TIMEOUT = 30.0  # seconds to wait for the scheduler to confirm our topic subscription
-_PROBE = "fanin-probe"
-_INT64 = 2**63  # msgpack packs ints in [-2**63, 2**64); wider ones travel as floats
-
-# topic -> the hub's inbox put, for reporters used in the hub's own process (no worker here).
-_LOCAL: dict[str, Callable[[object], None]] = {}
-_warned = False
-
-
-def _warn_once(text: str) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        warnings.warn(text, FaninWarning, stacklevel=3)
-
-
-def _num(x: Any) -> int | float:
-    if type(x) is float or (type(x) is int and -_INT64 <= x < _INT64):
-        return x
-    return float(x)
-
-
-def _wire(run: str, r: Report) -> tuple[Any, ...]:
-    """A report as plain msgpack-able values (``log_event`` refuses anything else)."""
-    total = r.total if r.total is None else _num(r.total)
-    desc = r.description if type(r.description) is str else str.__str__(r.description)
-    err = r.error if r.error is None or type(r.error) is str else str(r.error)
-    return (run, r.task, r.seq, _num(r.completed), total, desc, r.status, err, r.pid, r.attempt)
-
-
-class DaskChannel:
-    """Worker-side half of the transport: publishes reports on a scheduler event topic.
-
-    Pickles as its topic name alone; each unpickled copy draws a new run id (see the module
-    docstring) and finds the Dask worker of the process it lands in on first use.
-    """
-
-    __slots__ = ("_worker", "run", "topic")
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        self.run = os.urandom(6).hex()
-        self._worker: Worker | None = None
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (DaskChannel, (self.topic,))
-
-    def put(self, obj: object) -> None:
-        if type(obj) is not Report:
-            return
-        try:
-            worker = self._worker if self._worker is not None else self._find_worker()
-            if worker is not None:
-                worker.log_event(self.topic, _wire(self.run, obj))
-                return
-            local = _LOCAL.get(self.topic)
-            if local is not None:
-                local(obj)
-                return
-        except Exception as exc:  # noqa: BLE001 - the plumbing never raises into the work
-            _warn_once(f"fanin: a progress report could not be sent through Dask: {exc!r}")
-            return
-        _warn_once("fanin: a Dask reporter was used outside a Dask worker and outside its "
-                   "hub's process; its progress is dropped")
-
-    def _find_worker(self) -> Worker | None:
-        try:
-            worker = get_worker()  # a task thread
-        except ValueError:
-            # The flusher thread, or a thread the task started: the process's running worker.
-            live = [w for w in list(Worker._instances) if w.status == Status.running]
-            if not live:
-                return None
-            worker = live[0]
-        self._worker = worker
-        return worker
 
 
 def _run_task(fn: Callable[[Any, Reporter], Any], item: Any, task_id: str, description: str,
               total: float | None, topic: str, flush_interval: float) -> Any:
-    """Runs in a Dask worker: ``fn(item, reporter)`` with a managed reporter."""
+    """Runs in a Dask worker: ``fn(item, reporter)`` with a managed reporter. Dask ships an
+    exception and its traceback; the client attaches it."""
     reporter = Reporter(DaskChannel(topic), task_id, description, total,
                         flush_interval=flush_interval)
-    reporter._managed = True
-    reporter.start()
-    try:
-        value = fn(item, reporter)
-    except BaseException as exc:
-        reporter.fail(exc)
-        raise  # Dask ships the exception and its traceback; the client attaches it
-    reporter.finish()
-    return value
+    return run_job(fn, item, reporter)
 
 
 class _Direct:
@@ -161,21 +79,21 @@ class _Job:
     task: str
     dfut: Any  # distributed.Future
     future: Future[Any]
+    group: int = 0
     cancel_reason: str | None = None
 
 
 _STOP = object()
 
 
-class DaskPool:
+class DaskBackend:
     """Runs tasks on a Dask cluster: a LocalCluster of its own, or the one at ``address``."""
 
-    def __init__(self, workers: int, address: str | None, forward: Callable[[object], None],
-                 flush_interval: float) -> None:
-        self._n = workers
-        self._address = address
-        self._forward = forward
-        self._flush_interval = flush_interval
+    def __init__(self, config: BackendConfig) -> None:
+        self._n = config.workers
+        self._address = config.address
+        self._forward = config.forward
+        self._flush_interval = config.flush_interval
         self._topic = f"fanin-{uuid.uuid4().hex}"
         self._token = self._topic[6:18]
         self._channel = DaskChannel(self._topic)  # for reporters handed out in this process
@@ -219,7 +137,7 @@ class DaskPool:
                     raise FaninError(
                         f"cannot connect to the Dask scheduler at {self._address!r}: {exc}"
                     ) from exc
-            _LOCAL[self._topic] = self._forward
+            LOCAL[self._topic] = self._forward
             self._client.subscribe_topic(self._topic, self._on_event)
             self._confirm_subscription()
         except BaseException:
@@ -248,15 +166,16 @@ class DaskPool:
         token = os.urandom(6).hex()
         event = self._probes[token] = threading.Event()
         try:
-            client.log_event(self._topic, (_PROBE, token))
+            client.log_event(self._topic, (PROBE, token))
             return event.wait(timeout)
         except Exception:  # noqa: BLE001 - a lost scheduler: nothing more will come
             return False
         finally:
             self._probes.pop(token, None)
 
-    def submit(self, fn: Callable[..., Any], item: Any, task_id: str, description: str,
-               total: float | None = None) -> Future[Any]:
+    def submit(self, spec: JobSpec) -> Future[Any]:
+        fn, item, task_id, description, total = (spec.fn, spec.item, spec.task_id,
+                                                  spec.description, spec.total)
         client = self._client
         if client is None:
             raise RuntimeError("the Dask pool is not started")
@@ -270,7 +189,7 @@ class DaskPool:
             fut.set_exception(exc)
             return fut
         with self._lock:
-            self._jobs[key] = _Job(task_id, dfut, fut)
+            self._jobs[key] = _Job(task_id, dfut, fut, spec.group)
         dfut.add_done_callback(self._settle_q.put)
         return fut
 
@@ -283,14 +202,26 @@ class DaskPool:
         FLUSHER.register(rep, self._flush_interval)
         return rep
 
-    def cancel_pending(self, reason: str) -> None:
-        """Cancel tasks that have not started (not yet heard from); running ones go on."""
+    def cancel_group(self, group: int, reason: str) -> None:
+        """Cancel the group's tasks that have not started (not yet heard from)."""
+        self._cancel_where(reason, lambda j: j.group == group and j.task not in self._heard)
+
+    def interrupt_group(self, group: int, reason: str) -> None:
+        """Cancel the group's running tasks too: Dask releases them (an external cluster's
+        worker thread still runs the function to its end, unobserved)."""
+        self._cancel_where(reason, lambda j: j.group == group)
+
+    def _cancel_where(self, reason: str, which: Callable[[_Job], bool]) -> None:
         with self._lock:
-            pending = [j for j in self._jobs.values()
-                       if j.task not in self._heard and not j.dfut.done()]
+            pending = [j for j in self._jobs.values() if which(j) and not j.dfut.done()]
             for job in pending:
                 job.cancel_reason = reason
         self._cancel(pending, reason)
+
+    def statistics(self) -> Statistics:
+        with self._lock:
+            queued = sum(1 for j in self._jobs.values() if j.task not in self._heard)
+        return Statistics(len(self.pids()), 0, queued)
 
     def shutdown(self, kill: bool = False, timeout: float = 5.0) -> None:
         """Let running tasks end (up to ``timeout`` seconds), cancel the rest, disconnect.
@@ -304,7 +235,7 @@ class DaskPool:
             return
         self._state = "closing"
         try:
-            self.cancel_pending("hub closed")
+            self._cancel_where("hub closed", lambda j: j.task not in self._heard)
             with self._lock:
                 running = [j.dfut for j in self._jobs.values()]
             if running and not kill:
@@ -343,7 +274,7 @@ class DaskPool:
         msg = event[1]
         try:
             run = msg[0]
-            if run == _PROBE:
+            if run == PROBE:
                 probe = self._probes.get(msg[1])
                 if probe is not None:
                     probe.set()
@@ -441,7 +372,7 @@ class DaskPool:
             self._client.cancel([j.dfut for j in jobs], reason=reason)
 
     def _teardown(self) -> None:
-        _LOCAL.pop(self._topic, None)
+        LOCAL.pop(self._topic, None)
         FLUSHER.forget_channel(self._channel)
         client, cluster = self._client, self._cluster
         # Teardown is best effort: a lost scheduler or a dying cluster must not mask the

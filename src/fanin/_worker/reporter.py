@@ -21,8 +21,9 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER, Channel
-from ._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Report
+from .._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Report
+from .channel import Channel
+from .flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER
 
 T = TypeVar("T")
 
@@ -373,7 +374,7 @@ class _Cancelled:
         self.reason = reason
 
     def __add__(self, other: object) -> float:
-        from ._errors import TaskCancelled
+        from .._errors import TaskCancelled
 
         raise TaskCancelled(self.reason)
 
@@ -400,3 +401,55 @@ class _ClosedReporter(Reporter):
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
         Reporter.__setstate__(self, state)
+
+
+class NullReporter(Reporter):
+    """What ``fanin.current()`` returns outside a fanin task: every call is accepted, nothing
+    is sent. It validates nothing either, since there is no task whose state it could
+    corrupt."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(_NoChannel(), "-", "")
+
+    def advance(self, n: float = 1) -> None:
+        pass
+
+    def start(self, description: str | None = None, total: float | None = None) -> Reporter:
+        return self
+
+    def set_total(self, total: float | None) -> None:
+        pass
+
+    def set_description(self, description: str) -> None:
+        pass
+
+    def set_completed(self, completed: float) -> None:
+        pass
+
+    def update(self, *, completed: float | None = None, advance: float | None = None,
+               total: float | None = None, description: str | None = None) -> None:
+        pass
+
+    def task(self, description: str = "", total: float | None = None) -> Reporter:
+        return self
+
+    def finish(self) -> None:
+        pass
+
+    def fail(self, error: BaseException | str | None = None) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def _track(self, iterable: Iterable[T]) -> Iterator[T]:
+        yield from iterable
+
+
+class _NoChannel:
+    __slots__ = ()
+
+    def put(self, obj: object) -> None:
+        pass

@@ -9,9 +9,9 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from . import _format as fmt
-from ._state import Snapshot, TaskView
-from ._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING
+from .._ingest.state import Snapshot, TaskView
+from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING
+from . import format as fmt
 
 MAX_ROWS = 30  # task rows listed; failures always come first
 _ORDER = {FAILED: 0, CANCELLED: 1, RUNNING: 2, QUEUED: 3, DONE: 4}

@@ -18,8 +18,8 @@ import threading
 import time
 from typing import IO, Any
 
-from ._state import ProgressState, Snapshot, TaskState
-from ._wire import FINAL_STATUSES, RUNNING, LogRecord
+from .._ingest.state import ProgressState, Snapshot, TaskState
+from .._wire import FINAL_STATUSES, RUNNING, LogRecord
 
 SNAPSHOT_EVERY = 1.0  # seconds
 

@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ._logs import sanitize_log
-from ._state import ProgressState
-from ._text import sanitize
-from ._wire import QUEUED, RUNNING, Barrier, LogRecord, Report, Verdict
+from .._ingest.state import ProgressState
+from .._text import sanitize
+from .._wire import QUEUED, RUNNING, Barrier, LogRecord, Report, Verdict
+from .._worker.logs import sanitize_log
 
 MAX_BATCH = 4096  # messages applied per lock hold
 MAX_LOG_BACKLOG = 1000  # log lines kept for the renderer; older ones are counted as dropped

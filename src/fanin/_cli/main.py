@@ -13,10 +13,12 @@ import time
 import traceback
 from collections.abc import Sequence
 
-from ._demo import Job, calibrate, run_job, run_job_quiet
-from ._errors import RemoteTraceback
-from ._hub import Failure, Hub, ProgressMode
-from ._signals import Terminated, install_force_exit, install_sigterm_as_interrupt
+from .._display.choose import ProgressMode
+from .._errors import RemoteTraceback
+from .._run.hub import Hub
+from .._run.policy import Failure
+from .._run.signals import Terminated, install_force_exit, install_sigterm_as_interrupt
+from .demo import Job, calibrate, run_job, run_job_quiet
 
 
 def _positive_int(text: str) -> int:

@@ -14,9 +14,9 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from . import _format as fmt
-from ._state import Snapshot, TaskView
-from ._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, LogRecord
+from .._ingest.state import Snapshot, TaskView
+from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, LogRecord
+from . import format as fmt
 
 RESERVED_LINES = 6  # 2 header lines, hidden-tasks line, overall bar, a margin for the prompt
 
@@ -60,7 +60,7 @@ class RichView:
             live.stop()
 
     def summary(self, views: list[TaskView], snap: Snapshot) -> None:
-        from ._summary import rich_summary
+        from .summary import rich_summary
 
         self.console.print(rich_summary(views, snap))
 

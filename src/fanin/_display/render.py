@@ -9,17 +9,15 @@ the view degrades to nothing and the work carries on.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import warnings
 from collections import deque
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
-from . import _format as fmt
-from ._errors import FaninWarning
-from ._state import ProgressState, Snapshot, TaskState
-from ._wire import DONE, FAILED, FINAL_STATUSES, LogRecord
+from .._errors import FaninWarning
+from .._ingest.state import ProgressState, Snapshot
+from .._wire import LogRecord
 
 
 class View(Protocol):
@@ -39,91 +37,6 @@ class OffView:
         return 0
     def draw(self, snap: Snapshot, logs: list[LogRecord], final: bool) -> None: ...
     def stop(self) -> None: ...
-
-
-class PlainView:
-    """Readable lines with no escape codes, for CI logs and pipes.
-
-    At most one status line per running task every ``every`` seconds, one line when a
-    task ends, and worker log lines as they come.
-    """
-
-    def __init__(self, file: IO[str] | None = None, every: float = 5.0, max_tasks: int = 10,
-                 clock: Any = time.monotonic) -> None:
-        self.file = file if file is not None else sys.stderr
-        self.every = every
-        self.max_tasks = max_tasks
-        self.clock = clock
-        self.ended: deque[str] = deque()
-        self._last_status = -float("inf")
-
-    def start(self) -> None:
-        self._last_status = self.clock()
-
-    def max_rows(self) -> int:
-        return self.max_tasks
-
-    def on_event(self, kind: str, payload: Any) -> None:
-        # Collector thread: only queue the text; the render thread writes it.
-        if kind == "status" and isinstance(payload, TaskState) and payload.status in FINAL_STATUSES:
-            self.ended.append(_ended_line(payload))
-
-    def draw(self, snap: Snapshot, logs: list[LogRecord], final: bool) -> None:
-        out: list[str] = []
-        for record in logs:
-            level = "" if record.level.upper() == "PRINT" else f"{record.level.upper()} "
-            out.append(f"{level}[{record.worker}] {record.text}")
-        while self.ended:
-            out.append(self.ended.popleft())
-        now = self.clock()
-        if final or now - self._last_status >= self.every:
-            self._last_status = now
-            if not final:
-                for t in snap.rows:
-                    out.append(
-                        f"  {t.description or t.id}: {fmt.count(t.completed)}/{fmt.count(t.total)}"
-                        f" {fmt.percent(t.completed, t.total).strip()} {fmt.rate(t.rate)}"
-                        f" eta {fmt.duration(t.eta)}"
-                    )
-                if snap.hidden:
-                    out.append(f"  ... and {snap.hidden:,} more running")
-            out.append(plain_overall(snap))
-        if out:
-            self.file.write("\n".join(out) + "\n")
-            self.file.flush()
-
-    def stop(self) -> None: ...
-
-    def summary(self, views: list[Any], snap: Snapshot) -> None:
-        from ._summary import plain_summary
-
-        self.file.write(plain_summary(views, snap) + "\n")
-        self.file.flush()
-
-
-def plain_overall(snap: Snapshot) -> str:
-    c = snap.counts
-    amount = (f"{fmt.count(snap.completed)}/{fmt.count(snap.total)} items"
-              f" ({fmt.percent(snap.completed, snap.total).strip()})"
-              if snap.total is not None else f"{fmt.count(snap.completed)} items")
-    return (f"[{fmt.duration(snap.elapsed)}] {amount}, {fmt.rate(snap.rate)},"
-            f" eta {fmt.duration(snap.eta)} | tasks: {c.get('running', 0)} running,"
-            f" {c.get('queued', 0)} queued, {c.get(DONE, 0)} done, {c.get(FAILED, 0)} failed"
-            + (f", {c['cancelled']} cancelled" if c.get("cancelled") else ""))
-
-
-def _ended_line(ts: TaskState) -> str:
-    elapsed = (ts.ended or 0) - (ts.started or ts.ended or 0)
-    name = ts.description or ts.id
-    if ts.attempt:
-        name += f" (attempt {ts.attempt + 1})"
-    head = f"{ts.status:<9} {name}: {fmt.count(ts.completed)}"
-    if ts.total is not None:
-        head += f"/{fmt.count(ts.total)}"
-    head += f" in {elapsed:.1f}s"
-    if ts.error:
-        head += f" ({ts.error})"
-    return head
 
 
 class RenderThread:

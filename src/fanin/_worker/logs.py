@@ -14,25 +14,24 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from ._flusher import Channel
-from ._text import sanitize
-from ._wire import LogRecord
+from .._text import sanitize
+from .._wire import LogRecord
+from .channel import Channel
+from .current import running
 
 MAX_LOG_TEXT = 10_000  # characters per shipped log line
 
-_current = threading.local()
 
 
-def set_current_task(task: str | None, description: str | None) -> None:
-    """Remember which task this thread runs, to name it in log lines."""
-    _current.task = task
-    _current.description = description
+def _task_id() -> str | None:
+    rep = running()
+    return rep.task_id if rep is not None else None
 
 
 def _worker_name() -> str:
-    desc = getattr(_current, "description", None)
-    if desc:
-        return str(desc)
+    rep = running()
+    if rep is not None and rep._desc:
+        return str(rep._desc)
     name = threading.current_thread().name
     return f"pid {os.getpid()}" if name == "MainThread" else name
 
@@ -53,7 +52,7 @@ class ChannelLogHandler(logging.Handler):
                 text = f"{text}\n{record.exc_text}"
             if record.name != "root":
                 text = f"{record.name}: {text}"
-            self.channel.put(LogRecord(getattr(_current, "task", None), os.getpid(),
+            self.channel.put(LogRecord(_task_id(), os.getpid(),
                                        _worker_name(), record.levelname,
                                        text[:MAX_LOG_TEXT]))
         except Exception:  # noqa: BLE001 - logging must never break the worker
@@ -88,7 +87,7 @@ class PrintCapture:
 
     def _post(self, line: str) -> None:
         try:
-            self.channel.put(LogRecord(getattr(_current, "task", None), os.getpid(),
+            self.channel.put(LogRecord(_task_id(), os.getpid(),
                                        _worker_name(), "PRINT", line[:MAX_LOG_TEXT]))
         except Exception:  # noqa: BLE001
             pass

@@ -1,0 +1,79 @@
+"""The one interface the hub knows a backend by.
+
+Runs in: the caller's threads (every method). Like httpx's transport base, this is the only
+thing ``Hub`` depends on: it never asks which backend it has. A backend runs jobs (each
+tagged with the group of the call that submitted it, so a failure cancels that call's work
+and nobody else's), hands out reporters whose channel reaches the hub's inbox from
+wherever the backend runs code, and can say which worker processes it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from .._worker.reporter import Reporter
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job: ``fn(item, reporter)`` under task ``task_id``, as part of call ``group``."""
+
+    fn: Callable[[Any, Reporter], Any]
+    item: Any
+    task_id: str
+    description: str
+    total: float | None = None
+    group: int = 0
+
+
+class Statistics(NamedTuple):
+    """Supported numbers about a backend, for tests and users (trio's ``statistics()``)."""
+
+    workers: int  # live worker processes or threads
+    deaths: int  # workers that died while running a job
+    queued: int  # jobs waiting for a worker
+
+
+@dataclass
+class BackendConfig:
+    """What every backend is built from (see ``create_backend``)."""
+
+    workers: int
+    forward: Callable[[object], None]  # the hub's inbox put: where Verdicts and reports go
+    flush_interval: float
+    mp_context: Any = None  # multiprocessing context (thread/process backends)
+    address: str | None = None  # Dask scheduler, or None for a LocalCluster of our own
+    log_level: int | None = None  # process workers: root level when logs are routed
+    capture_print: bool = False  # process workers: route print() too
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    def start(self) -> None:
+        """Start workers; raises if it cannot (no cluster, no fds)."""
+
+    def submit(self, job: JobSpec) -> Future[Any]:
+        """Queue ``job``; its future settles with the result or the exception."""
+
+    def cancel_group(self, group: int, reason: str) -> None:
+        """Cancel the group's jobs that have not started (and any prefetched by a worker)."""
+
+    def interrupt_group(self, group: int, reason: str) -> None:
+        """Ask the group's running jobs to stop (threads: at their next report)."""
+
+    def shutdown(self, kill: bool = False) -> None:
+        """Cancel what is queued; let running jobs end, or with ``kill`` stop them now."""
+
+    def reporter(self, task_id: str, description: str, total: float | None) -> Reporter:
+        """A reporter for the user's own threads/processes/tasks on this backend."""
+
+    def sync(self, timeout: float | None = 10.0) -> bool:
+        """Wait until every report sent so far is in the hub's inbox."""
+
+    def pids(self) -> list[int]:
+        """Worker process ids on this machine (safe to call from a signal handler)."""
+
+    def statistics(self) -> Statistics: ...

@@ -1,0 +1,123 @@
+"""The worker process's loop: take a job, run it with a managed reporter, send the result.
+
+Runs in: each worker process of the process backend (its main thread, plus a daemon thread
+that exits the process if the hub's process dies). Everything it sends goes on its own
+report queue, and a job's result travels after the job's final progress report on that same
+FIFO, so a settled future in the hub implies exact counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from .._errors import TaskCancelled
+from .._wire import JobResult
+from .._worker.logs import ChannelLogHandler, PrintCapture
+from .._worker.reporter import Reporter
+from .._worker.runjob import managed
+
+ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
+
+
+def worker_main(task_q: Any, report_q: Any, flush_interval: float,
+                log_level: int | None = None, capture_print: bool = False,
+                cancel_r: Any = None) -> None:
+    # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
+    # workers ignore SIGINT and are stopped by the hub instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker inherits the caller's handlers; the hub stops workers with SIGTERM
+    # and expects them to die at once, not to run a handler meant for the caller.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Drop our copy of the task queue's write end, so the hub's death reads as EOF here.
+    task_q._writer.close()
+    if log_level is not None:
+        # Log records travel to the hub like progress does; nothing here writes to the
+        # terminal (a forked worker would otherwise inherit the caller's handlers).
+        root = logging.getLogger()
+        root.handlers = [ChannelLogHandler(report_q)]
+        root.setLevel(log_level)
+    if capture_print:
+        sys.stdout = PrintCapture(report_q, sys.stdout)
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="fanin-orphan-check",
+                     daemon=True).start()
+    skip: set[int] = set()
+    while True:
+        try:
+            job = task_q.get(timeout=ORPHAN_CHECK)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return  # the hub's process is gone: do not linger as an orphan
+            continue
+        except (EOFError, OSError):
+            return
+        if job is None:
+            break
+        job_id, payload, task_id, description, total, attempt = job
+        job = None
+        if cancel_r is not None:
+            # Jobs the hub withdrew after prefetching them (fail-fast, close): skip.
+            while cancel_r.poll():
+                skip.add(cancel_r.recv())
+            if job_id in skip:
+                skip.discard(job_id)
+                report_q.put(_error_result(job_id, TaskCancelled("withdrawn before it started")))
+                continue
+        try:
+            fn_item = pickle.loads(payload)
+            fn, item = fn_item
+        except BaseException as exc:  # noqa: BLE001 - e.g. a module missing under spawn
+            report_q.put(_error_result(job_id, exc))
+            continue
+        del payload
+        reporter = Reporter(report_q, task_id, description, total,
+                            flush_interval=flush_interval, attempt=attempt)
+        del fn_item  # the job's argument must not outlive the job in an idle worker
+        try:
+            with managed(reporter):
+                value = fn(item, reporter)
+                del fn, item
+                payload = _dumps_result(value, task_id)
+                del value
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            fn = item = value = None
+            report_q.put(_error_result(job_id, exc))
+            continue
+        if capture_print:
+            sys.stdout.flush()
+        report_q.put(JobResult(job_id, True, payload))
+        del payload
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker busy in a long job must not outlive a hub process that was SIGKILLed."""
+    while True:
+        time.sleep(ORPHAN_CHECK)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _error_result(job_id: int, exc: BaseException) -> JobResult:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        payload = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(payload)
+    except Exception:  # noqa: BLE001 - exceptions with odd constructors
+        payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    return JobResult(job_id, False, payload, tb)
+
+
+def _dumps_result(value: Any, task_id: str) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise TypeError(f"the result of task {task_id!r} cannot be pickled: {exc}") from exc

@@ -1,0 +1,131 @@
+"""The thread backend: a thread pool whose reporters post straight into the hub's inbox.
+
+Runs in: the caller (submit/cancel/shutdown) and the pool's worker threads. Threads share
+the main process, so the channel is the hub's in-process inbox (a C-level ``put``, no
+pickling). Threads cannot be killed: interrupting a running task makes its reporter's next
+``advance`` raise ``TaskCancelled`` instead (see ``Reporter._interrupt``).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from .._ingest.pump import Pump
+from .._wire import CANCELLED, Verdict
+from .._worker.reporter import Reporter
+from .._worker.runjob import run_job
+from .base import BackendConfig, JobSpec, Statistics
+from .queues import QueueReporters
+
+
+class _Direct:
+    """A channel that is a bare function call: the inbox's ``put``."""
+
+    __slots__ = ("put",)
+
+    def __init__(self, put: Any) -> None:
+        self.put = put
+
+
+class ThreadBackend:
+    def __init__(self, config: BackendConfig) -> None:
+        self._config = config
+        self._executor = ThreadPoolExecutor(max_workers=config.workers,
+                                            thread_name_prefix="fanin-worker")
+        self._channel = _Direct(config.forward)
+        self._lock = threading.Lock()
+        self._queued: dict[str, tuple[int, Future[Any]]] = {}
+        self._running: dict[str, tuple[int, Reporter]] = {}
+        self._pump: Pump | None = None
+        self._reporters = QueueReporters(config.mp_context, config.forward,
+                                         config.flush_interval, self._ensure_pump)
+
+    def start(self) -> None:
+        pass
+
+    def submit(self, job: JobSpec) -> Future[Any]:
+        reporter = Reporter(self._channel, job.task_id, job.description, job.total,
+                            flush_interval=self._config.flush_interval)
+        with self._lock:
+            fut = self._executor.submit(self._run, job, reporter)
+            if not fut.running() and not fut.done():
+                self._queued[job.task_id] = (job.group, fut)
+        return fut
+
+    def _run(self, job: JobSpec, reporter: Reporter) -> Any:
+        with self._lock:
+            self._queued.pop(job.task_id, None)
+            self._running[job.task_id] = (job.group, reporter)
+        try:
+            return run_job(job.fn, job.item, reporter)
+        finally:
+            with self._lock:
+                self._running.pop(job.task_id, None)
+
+    def _cancel(self, reason: str, group: int | None) -> list[Future[Any]]:
+        cancelled: list[str] = []
+        futures: list[Future[Any]] = []
+        with self._lock:
+            for task, (g, fut) in list(self._queued.items()):
+                if group is None or g == group:
+                    del self._queued[task]
+                    if fut.cancel():
+                        cancelled.append(task)
+                        futures.append(fut)
+        if cancelled:
+            self._config.forward(Verdict(tuple(cancelled), CANCELLED, reason))
+        return futures
+
+    def cancel_group(self, group: int, reason: str) -> None:
+        self._cancel(reason, group)
+
+    def interrupt_group(self, group: int, reason: str) -> None:
+        self._interrupt(reason, group)
+
+    def _interrupt(self, reason: str, group: int | None) -> None:
+        with self._lock:
+            running = [r for g, r in self._running.values() if group is None or g == group]
+        for reporter in running:
+            reporter._interrupt(reason)
+
+    def shutdown(self, kill: bool = False) -> None:
+        queued = self._cancel("hub closed", None)
+        if kill:
+            self._interrupt("interrupted", None)
+        self._executor.shutdown(wait=not kill, cancel_futures=True)
+        # shutdown(cancel_futures=True) drops the work items whose pool thread would
+        # have woken concurrent.futures.wait()/as_completed() for a cancelled future.
+        for fut in queued:
+            _notify_if_cancelled(fut)
+        if self._pump is not None:
+            self._pump.stop()
+        self._reporters.close()
+
+    def reporter(self, task_id: str, description: str, total: float | None) -> Reporter:
+        return self._reporters.reporter(task_id, description, total)
+
+    def sync(self, timeout: float | None = 10.0) -> bool:
+        return self._pump is None or self._pump.sync(timeout)
+
+    def pids(self) -> list[int]:
+        return []
+
+    def statistics(self) -> Statistics:
+        with self._lock:
+            return Statistics(self._config.workers, 0, len(self._queued))
+
+    def _ensure_pump(self) -> Pump:
+        with self._lock:
+            if self._pump is None:
+                self._pump = Pump()
+                self._pump.start()
+            return self._pump
+
+
+def _notify_if_cancelled(fut: Future[Any]) -> None:
+    # Under the future's own (reentrant) condition, so no pool thread can notify it twice.
+    with fut._condition:
+        if fut._state == "CANCELLED":
+            fut.set_running_or_notify_cancel()

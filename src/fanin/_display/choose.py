@@ -1,0 +1,57 @@
+"""Which view a hub draws with: Rich bars, plain lines or nothing.
+
+Runs in: the caller, once per hub start. Rich is imported only when bars are drawn.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Literal
+
+from .notebook import notebook_mode
+from .plain import PlainView
+from .render import OffView, View
+
+ProgressMode = Literal["auto", "rich", "plain", "off"]
+MODES: tuple[ProgressMode, ...] = ("auto", "rich", "plain", "off")
+
+
+def _isatty(file: IO[str]) -> bool:
+    isatty = getattr(file, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except (OSError, ValueError):
+        return False
+
+
+def choose_view(mode: ProgressMode, file: IO[str] | None, *, log_every: float = 5.0,
+                clock: Callable[[], float] = time.monotonic, title: str | None = None,
+                stall_after: float = 30.0) -> View:
+    """``auto``: Rich on a terminal (or in Jupyter with ipywidgets), plain lines otherwise."""
+    file = file if file is not None else sys.stderr
+    if file is None:  # the process was started with stderr closed
+        return OffView()
+    if mode == "auto":
+        # a notebook's stderr is no TTY, but Rich draws there (with ipywidgets)
+        mode = "rich" if _isatty(file) else notebook_mode()
+    if mode == "off":
+        return OffView()
+    if mode == "plain":
+        return PlainView(file, every=log_every, clock=clock)
+    from .richview import RichView
+
+    return RichView(file=file, header=title, stall_after=stall_after)
+
+
+def is_drawing(view: View) -> bool:
+    return not isinstance(view, OffView)
+
+
+def summary_view(view: View, file: IO[str] | None) -> View:
+    """Where the summary goes: the view itself, or plain text for ``progress="off"``."""
+    if isinstance(view, OffView):
+        file = file if file is not None else sys.stderr
+        return PlainView(file) if file is not None else OffView()
+    return view

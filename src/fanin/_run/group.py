@@ -1,0 +1,40 @@
+"""A call group: one call's jobs (a ``map``, an ``amap``, an executor's life) on a backend.
+
+Runs in: the caller. It registers the call's tasks with the pipeline, submits its jobs
+tagged with its id, and cancels or interrupts only them (see ``policy.Group``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from .._backends import Backend, JobSpec
+from .._worker.reporter import Reporter
+from .pipeline import Pipeline
+
+_IDS = itertools.count(1)
+
+
+class CallGroup:
+    def __init__(self, pipeline: Pipeline, backend: Callable[[], Backend]) -> None:
+        self._pipeline = pipeline
+        self._backend = backend
+        self.id = next(_IDS)
+
+    def submit(self, fn: Callable[[Any, Reporter], Any], items: list[Any], descs: list[str],
+               totals: list[float | None]) -> tuple[list[str], list[Future[Any]]]:
+        """Register the tasks (they show as queued at once), then queue the jobs."""
+        ids = [self._pipeline.new_id("t") for _ in items]
+        self._pipeline.add_tasks(list(zip(ids, descs, totals)))
+        backend = self._backend()
+        return ids, [backend.submit(JobSpec(fn, item, task_id, d, t, self.id))
+                     for item, task_id, d, t in zip(items, ids, descs, totals)]
+
+    def cancel(self, reason: str) -> None:
+        self._backend().cancel_group(self.id, reason)
+
+    def interrupt(self, reason: str) -> None:
+        self._backend().interrupt_group(self.id, reason)

@@ -1,0 +1,114 @@
+"""A hub's options, checked once at ``Hub(...)``: misuse raises at the call, with a sentence.
+
+Runs in: the caller.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from typing import IO, Any, Literal
+
+from .._backends import BackendName, require
+from .._display.choose import MODES, ProgressMode
+from .._display.render import View
+from .._worker.flusher import DEFAULT_FLUSH_INTERVAL
+
+OnError = Literal["raise", "collect"]
+START_METHODS = ("fork", "spawn", "forkserver")
+
+
+def positive_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or value == float("inf"):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def check_on_error(on_error: object) -> OnError:
+    if on_error not in ("raise", "collect"):
+        raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
+    return on_error
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    backend: BackendName
+    workers: int
+    progress: ProgressMode
+    refresh: float  # Hz, a ceiling
+    flush_interval: float  # seconds between a worker's messages
+    mp_context: BaseContext
+    file: IO[str] | None
+    title: str | None
+    log_every: float  # seconds, plain mode
+    clock: Callable[[], float]
+    view: View | None
+    address: str | None
+    summary: bool | None
+    events: str | os.PathLike[str] | None
+    capture_logs: bool | None
+    capture_print: bool
+    stall_after: float  # seconds
+    health: bool
+
+    @classmethod
+    def build(
+        cls,
+        backend: Any = "thread",
+        workers: Any = None,
+        *,
+        progress: Any = "auto",
+        refresh: Any = 10.0,
+        flush_interval: Any = DEFAULT_FLUSH_INTERVAL,
+        start_method: Any = None,
+        file: IO[str] | None = None,
+        title: str | None = None,
+        log_every: Any = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        view: View | None = None,
+        address: str | None = None,
+        summary: bool | None = None,
+        events: str | os.PathLike[str] | None = None,
+        capture_logs: bool | None = None,
+        capture_print: bool = False,
+        stall_after: Any = 30.0,
+        health: bool = True,
+    ) -> HubOptions:
+        require(backend)
+        if address is not None and backend != "dask":
+            raise ValueError(f"address is for backend='dask', got backend={backend!r}")
+        if progress not in MODES:
+            raise ValueError(f"progress must be one of {MODES}, got {progress!r}")
+        if start_method is not None and start_method not in START_METHODS:
+            raise ValueError(f"start_method must be one of {START_METHODS}, got {start_method!r}")
+        return cls(
+            backend=backend,
+            workers=positive_int("workers", (os.cpu_count() or 1) if workers is None else workers),
+            progress=progress,
+            refresh=positive_number("refresh", refresh),
+            flush_interval=positive_number("flush_interval", flush_interval),
+            mp_context=multiprocessing.get_context(start_method),
+            file=file,
+            title=title,
+            log_every=positive_number("log_every", log_every),
+            clock=clock,
+            view=view,
+            address=address,
+            summary=summary,
+            events=events,
+            capture_logs=capture_logs,
+            capture_print=bool(capture_print),
+            stall_after=positive_number("stall_after", stall_after),
+            health=bool(health),
+        )
