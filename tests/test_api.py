@@ -12,7 +12,7 @@ def test_exported_names_are_pinned():
     assert set(fanin.__all__) == {
         "Failure", "FaninError", "FaninWarning", "Hub", "ProgressExecutor", "RemoteTraceback",
         "Reporter", "Snapshot", "TaskCancelled", "TaskView", "WorkerDied", "__version__",
-        "current", "track",
+        "current", "process_map", "thread_map", "track",
     }
 
 
@@ -47,8 +47,12 @@ def test_lifecycle_errors_are_sentences():
 def test_map_argument_errors():
     with fanin.Hub(progress="off") as hub:
         with pytest.raises(ValueError, match="on_error"):
-            hub.map(len, [], on_error="ignore")
+            hub.map(workers_two_args, [], on_error="ignore")
         with pytest.raises(ValueError, match="total"):
-            hub.map(len, [1], total=lambda _: -3)
+            hub.map(workers_two_args, [1], total=lambda _: -3)
         with pytest.raises(TypeError, match="description"):
-            hub.map(len, [1], description=42)
+            hub.map(workers_two_args, [1], description=42)
+
+
+def workers_two_args(item, reporter):
+    return item

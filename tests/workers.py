@@ -141,3 +141,29 @@ def sleep_seconds(seconds, progress):
 def fail_after(seconds, progress):
     time.sleep(seconds)
     raise ValueError(f"failed after {seconds}")
+
+
+def square(x):
+    return x * x
+
+
+def add(x, y):
+    return x + y
+
+
+def fail_on_13(x):
+    if x == 13:
+        raise KeyError(f"bad item {x}")
+    return x
+
+
+def chunk_task_id(x):
+    import fanin
+
+    return fanin.current().task_id
+
+
+def current_in_task(_, progress):
+    import fanin
+
+    return fanin.current() is progress

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ._errors import FaninError, FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
 from ._ingest.state import Snapshot, TaskView
 from ._integrations.executor import ProgressExecutor
+from ._integrations.maps import process_map, thread_map
 from ._integrations.track import track
 from ._run.hub import Hub
 from ._run.policy import Failure
@@ -40,5 +41,7 @@ __all__ = [
     "WorkerDied",
     "__version__",
     "current",
+    "process_map",
+    "thread_map",
     "track",
 ]

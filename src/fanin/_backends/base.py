@@ -58,6 +58,9 @@ class Backend(Protocol):
     def submit(self, job: JobSpec) -> Future[Any]:
         """Queue ``job``; its future settles with the result or the exception."""
 
+    def check_callable(self, fn: Callable[..., Any]) -> None:
+        """Raise now, with a sentence saying what to do, if ``fn`` cannot run here."""
+
     def cancel_group(self, group: int, reason: str) -> None:
         """Cancel the group's jobs that have not started (and any prefetched by a worker)."""
 

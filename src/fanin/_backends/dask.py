@@ -202,6 +202,9 @@ class DaskBackend:
         FLUSHER.register(rep, self._flush_interval)
         return rep
 
+    def check_callable(self, fn: Any) -> None:
+        pass  # Dask pickles with cloudpickle: lambdas and closures travel too
+
     def cancel_group(self, group: int, reason: str) -> None:
         """Cancel the group's tasks that have not started (not yet heard from)."""
         self._cancel_where(reason, lambda j: j.group == group and j.task not in self._heard)

@@ -115,6 +115,16 @@ class ProcessBackend:
         self._pump.call_soon(lambda: self._enqueue(job))
         return fut
 
+    def check_callable(self, fn: Any) -> None:
+        try:
+            pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise pickle.PicklingError(
+                f"cannot send {getattr(fn, '__qualname__', fn)!r} to a worker process: it does "
+                "not pickle (lambdas, closures and functions defined inside other functions "
+                "don't). Define it at module level, or use the thread backend."
+            ) from exc
+
     def cancel_group(self, group: int, reason: str) -> None:
         self._pump.call_soon(lambda: self._cancel_group(group, reason))
 

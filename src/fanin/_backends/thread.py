@@ -78,6 +78,9 @@ class ThreadBackend:
             self._config.forward(Verdict(tuple(cancelled), CANCELLED, reason))
         return futures
 
+    def check_callable(self, fn: Any) -> None:
+        pass  # threads run any callable
+
     def cancel_group(self, group: int, reason: str) -> None:
         self._cancel(reason, group)
 

@@ -52,6 +52,8 @@ class PlainView:
         while self.ended:
             out.append(self.ended.popleft())
         now = self.clock()
+        if final and not out and not any(snap.counts.values()):
+            return  # a run that never had a task leaves no line in the log
         if final or now - self._last_status >= self.every:
             self._last_status = now
             if not final:

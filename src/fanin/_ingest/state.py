@@ -6,6 +6,10 @@ rate and ETA are tested with a manual clock.
 
 Per-frame cost is O(active tasks shown), never O(all tasks): finished tasks leave the
 ``active`` dict and only update running totals.
+
+Parts: a task registered with a ``parent`` (a chunk of a ``map`` over many items) is not a
+row, a status count or a summary line of its own; its progress adds to its parent's, which
+is the one bar the user sees. The parent ends when the front end settles it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class TaskState:
     last_change: float = 0.0
     raw_description: str = ""
     samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
+    parent: TaskState | None = None  # a part (e.g. a chunk of a map) adds to its parent
 
 
 class TaskView(NamedTuple):
@@ -96,6 +101,7 @@ class ProgressState:
         self.clock = clock
         self.rate_window = rate_window
         self.tasks: dict[str, TaskState] = {}
+        self.parts: dict[str, TaskState] = {}
         self.active: dict[str, TaskState] = {}
         self.counts: dict[str, int] = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0, CANCELLED: 0}
         self.completed = 0.0
@@ -110,11 +116,16 @@ class ProgressState:
         self.system_cpu: float | None = None
 
     # -- mutation -------------------------------------------------------------------------
-    def add_task(self, task_id: str, description: str = "", total: float | None = None) -> TaskState:
+    def add_task(self, task_id: str, description: str = "", total: float | None = None,
+                 parent: str | None = None) -> TaskState:
         """Register a queued task (the hub does this for every ``map`` item up front)."""
         now = self.clock()
         ts = TaskState(task_id, sanitize(description), total, created=now, last_change=now,
                        raw_description=description)
+        if parent is not None and parent in self.tasks:
+            ts.parent = self.tasks[parent]
+            self.parts[task_id] = ts
+            return ts
         self.tasks[task_id] = ts
         self.counts[QUEUED] += 1
         self._add_total(total, +1)
@@ -125,6 +136,9 @@ class ProgressState:
         """Apply one absolute report; return whether anything changed."""
         ts = self.tasks.get(report.task)
         if ts is None:
+            ts = self.parts.get(report.task)
+            if ts is not None:
+                return self._apply_part(ts, report)
             ts = self.add_task(report.task, report.description, report.total)
         if report.attempt < ts.attempt:
             return False
@@ -157,16 +171,59 @@ class ProgressState:
         self.version += 1
         return True
 
+    def _apply_part(self, ts: TaskState, report: Report) -> bool:
+        parent = ts.parent
+        assert parent is not None
+        if report.attempt < ts.attempt:
+            return False
+        if report.attempt > ts.attempt:
+            self._move(ts, parent, -ts.completed)  # a rerun restarts the part, not the bar
+            ts.attempt, ts.seq, ts.status = report.attempt, 0, QUEUED
+        elif ts.status in FINAL_STATUSES or report.seq <= ts.seq:
+            return False
+        ts.seq = report.seq
+        if report.completed != ts.completed:
+            self._move(ts, parent, report.completed - ts.completed)
+        ts.status = report.status
+        if report.status != QUEUED and parent.status == QUEUED:
+            now = self.clock()
+            parent.started = parent.last_change = now
+            self._set_status(parent, RUNNING, now)
+        parent.pid = report.pid
+        if report.error is not None and report.status == FAILED and parent.error is None:
+            parent.error = sanitize(report.error, MAX_ERROR)
+        self.version += 1
+        return True
+
+    def _move(self, part: TaskState, parent: TaskState, delta: float) -> None:
+        now = self.clock()
+        part.completed += delta
+        parent.completed += delta
+        self.completed += delta
+        parent.last_change = now
+        parent.samples.append((now, parent.completed))
+        self._overall.append((now, self.completed))
+
     def apply_many(self, reports: Iterable[Report]) -> int:
         return sum(self.apply(r) for r in reports)
 
     def fail_task(self, task_id: str, reason: str, status: str = FAILED) -> bool:
-        """Mark a task failed/cancelled from the main process (dead worker, cancellation)."""
+        """Settle a task from the main process: failed or cancelled (a dead worker, a
+        cancellation), or done (a map whose parts all finished)."""
         ts = self.tasks.get(task_id)
-        if ts is None or ts.status in FINAL_STATUSES:
+        if ts is None:
+            part = self.parts.get(task_id)
+            if part is not None and part.status not in FINAL_STATUSES:
+                part.status = status
+                if status == FAILED and part.parent is not None and part.parent.error is None:
+                    part.parent.error = sanitize(reason, MAX_ERROR)
+                self.version += 1
+            return False  # a part's verdict is not an event of its own
+        if ts.status in FINAL_STATUSES:
             return False
         now = self.clock()
-        ts.error = sanitize(reason, MAX_ERROR)
+        if reason:
+            ts.error = sanitize(reason, MAX_ERROR)
         self._set_status(ts, status, now)
         self.version += 1
         return True

@@ -25,16 +25,22 @@ class CallGroup:
         self.id = next(_IDS)
 
     def submit(self, fn: Callable[[Any, Reporter], Any], items: list[Any], descs: list[str],
-               totals: list[float | None]) -> tuple[list[str], list[Future[Any]]]:
-        """Register the tasks (they show as queued at once), then queue the jobs."""
+               totals: list[float | None], parent: str | None = None,
+               ) -> tuple[list[str], list[Future[Any]]]:
+        """Register the tasks (they show as queued at once), then queue the jobs. With a
+        ``parent``, the tasks are parts of that task (chunks of one map's bar)."""
         ids = [self._pipeline.new_id("t") for _ in items]
-        self._pipeline.add_tasks(list(zip(ids, descs, totals)))
+        self._pipeline.add_tasks(list(zip(ids, descs, totals)), parent=parent)
         backend = self._backend()
         return ids, [backend.submit(JobSpec(fn, item, task_id, d, t, self.id))
                      for item, task_id, d, t in zip(items, ids, descs, totals)]
 
     def cancel(self, reason: str) -> None:
         self._backend().cancel_group(self.id, reason)
+
+    def check(self, fn: Callable[..., Any]) -> None:
+        """Raise now, with a sentence, if ``fn`` cannot run on this backend."""
+        self._backend().check_callable(fn)
 
     def interrupt(self, reason: str) -> None:
         self._backend().interrupt_group(self.id, reason)

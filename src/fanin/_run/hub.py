@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from types import TracebackType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 from .._backends import Backend, BackendConfig, create_backend
 from .._ingest.state import Snapshot, TaskView
 from .._wire import FAILED
 from .._worker.logs import logging_level
 from .._worker.reporter import Reporter, _check_description, _check_total
+from .calls import check_takes_reporter
+from .chunks import check_chunksize, imap
 from .group import CallGroup
 from .naming import check_description_arg, describe_items, name_of
 from .options import HubOptions, OnError, check_on_error
@@ -160,13 +162,26 @@ class Hub:
                total: float | None = None) -> Future[R]:
         """Run ``fn(item, reporter)`` on the backend; the task shows as its own bar."""
         self._require_started()
+        check_takes_reporter(fn)
         desc = _check_description(description if description is not None else name_of(fn))
         return self._group().submit(fn, [item], [desc], [_check_total(total)])[1][0]
+
+    @overload
+    def map(self, fn: Callable[[T, Reporter], R], items: Iterable[T], *,
+            description: str | Callable[[T], str] | None = None,
+            total: Callable[[T], float | None] | None = None,
+            on_error: Literal["raise"] = "raise") -> list[R]: ...
+
+    @overload
+    def map(self, fn: Callable[[T, Reporter], R], items: Iterable[T], *,
+            description: str | Callable[[T], str] | None = None,
+            total: Callable[[T], float | None] | None = None,
+            on_error: Literal["collect"]) -> list[R | Failure]: ...
 
     def map(self, fn: Callable[[T, Reporter], R], items: Iterable[T], *,
             description: str | Callable[[T], str] | None = None,
             total: Callable[[T], float | None] | None = None,
-            on_error: OnError = "raise") -> list[R | Failure]:
+            on_error: OnError = "raise") -> list[R] | list[R | Failure]:
         """Run ``fn(item, reporter)`` for every item; results in input order.
 
         Failure policy (``policy.settle``): with ``on_error="raise"`` (fail-fast) the first
@@ -177,6 +192,7 @@ class Hub:
         on_error = check_on_error(on_error)
         check_description_arg(description)
         self._require_started()
+        check_takes_reporter(fn)
         items = list(items)
         descs = describe_items(fn, items, description)
         totals = [_check_total(total(item)) if total is not None else None for item in items]
@@ -184,6 +200,29 @@ class Hub:
         ids, futures = group.submit(fn, items, descs, totals)
         settle(futures, group, on_error, self.sync)
         return results(futures, ids, descs)
+
+    def imap(self, fn: Callable[..., R], items: Iterable[Any], *, ordered: bool = True,
+             chunksize: int | None = None, description: str | None = None,
+             on_error: OnError = "raise", star: bool = False) -> Iterator[R]:
+        """``fn(item)`` for every item, called unchanged; results as they are ready.
+
+        Items travel to workers in chunks (default: about four per worker, as
+        ``multiprocessing.Pool`` sizes them) and the call is one bar counting items, with
+        the item count as its total when ``items`` has a length. ``ordered=False`` yields
+        results as chunks finish (the ``imap_unordered`` shape). A generator is read as
+        results are consumed, a bounded number of chunks ahead. ``fanin.current()`` inside
+        ``fn`` is the chunk's reporter. ``star``: each item is an argument tuple,
+        ``fn(*item)``. Failure policy as for :meth:`map` (``"collect"`` yields a
+        :class:`Failure` in a failed item's place).
+        """
+        on_error = check_on_error(on_error)
+        size = check_chunksize(chunksize)
+        self._require_started()
+        group = self._group()
+        group.check(fn)
+        return imap(self._pipeline, group, self.workers, self.sync, fn, items, ordered=ordered,
+                    chunksize=size, on_error=on_error, star=star,
+                    description=_check_description(description or name_of(fn)))
 
     async def amap(self, fn: Callable[[T, Reporter], Any], items: Iterable[T], *,
                    description: str | Callable[[T], str] | None = None,

@@ -20,6 +20,7 @@ from .._ingest.collector import Collector
 from .._ingest.events import EventsWriter
 from .._ingest.health import HealthSampler
 from .._ingest.state import ProgressState, Snapshot, TaskView
+from .._wire import Verdict
 from .._worker.flusher import FLUSHER
 from .._worker.logs import Capture
 from .._worker.reporter import Reporter
@@ -105,11 +106,17 @@ class Pipeline:
     def new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids)}"
 
-    def add_tasks(self, tasks: list[tuple[str, str, float | None]]) -> None:
+    def add_tasks(self, tasks: list[tuple[str, str, float | None]],
+                  parent: str | None = None) -> None:
         """Register tasks now, so they show as queued and count in the overall total."""
         with self.lock:
             for task_id, description, total in tasks:
-                self.state.add_task(task_id, description, total)
+                self.state.add_task(task_id, description, total, parent)
+
+    def settle(self, task_id: str, status: str, reason: str = "") -> None:
+        """End a task the main process owns (a map's bar) once everything before is applied."""
+        self.inbox.put(Verdict((task_id,), status, reason))
+        self.barrier(10.0)
 
     def local_reporter(self, description: str, total: float | None, prefix: str = "r") -> Reporter:
         """A reporter posting straight into the inbox, for code in this process.

@@ -38,3 +38,54 @@ def run_job(fn: Callable[[Any, Reporter], Any], item: Any, reporter: Reporter) -
     """``fn(item, reporter)`` with a managed reporter: its result, or its exception."""
     with managed(reporter):
         return fn(item, reporter)
+
+
+class Raised:
+    """In a chunk's results under ``on_error="collect"``: the item raised ``error``."""
+
+    __slots__ = ("error", "index")
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        self.index = index
+        self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Raised, (self.index, self.error))
+
+
+def run_chunk(chunk: tuple[Callable[..., Any], list[Any], int, bool, bool],
+              reporter: Reporter) -> list[Any]:
+    """A chunk of a map over an unchanged function: ``fn(item)`` (or ``fn(*item)``) for each
+    item, one ``advance`` per item, the results as a list.
+
+    Module-level, so it pickles by reference. A failing item's exception is re-raised as
+    is, with the item's index in the map as ``exc.fanin_index`` (and a note on 3.11+);
+    both travel with the exception, since exceptions pickle their ``__dict__``. With
+    ``collect``, the chunk goes on and the failed item's place holds a :class:`Raised`.
+    """
+    fn, items, start, star, collect = chunk
+    out: list[Any] = []
+    append, advance = out.append, reporter.advance
+    for i, item in enumerate(items, start):
+        try:
+            append(fn(*item) if star else fn(item))
+        except Exception as exc:
+            mark_item(exc, i)
+            if not collect:
+                raise
+            append(Raised(i, exc))
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: never collected
+            mark_item(exc, i)
+            raise
+        advance()
+    return out
+
+
+def mark_item(exc: BaseException, index: int) -> None:
+    try:
+        exc.fanin_index = index  # type: ignore[attr-defined]
+        add_note = getattr(exc, "add_note", None)
+        if add_note is not None:
+            add_note(f"(fanin: raised by item {index} of the map)")
+    except (AttributeError, TypeError):  # an exception type with __slots__
+        pass
