@@ -10,9 +10,10 @@ import fanin
 def test_exported_names_are_pinned():
     assert fanin.__all__ == sorted(fanin.__all__)
     assert set(fanin.__all__) == {
-        "Failure", "FaninError", "FaninWarning", "Hub", "ProgressExecutor", "RemoteTraceback",
-        "Reporter", "Snapshot", "TaskCancelled", "TaskView", "WorkerDied", "__version__",
-        "current", "process_map", "thread_map", "track",
+        "Failure", "FaninError", "FaninWarning", "Hub", "Pool", "ProcessPoolExecutor",
+        "ProgressExecutor", "RemoteTraceback", "Reporter", "Snapshot", "TaskCancelled",
+        "TaskView", "ThreadPoolExecutor", "WorkerDied", "__version__", "current",
+        "process_map", "thread_map", "track",
     }
 
 

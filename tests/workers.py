@@ -167,3 +167,30 @@ def current_in_task(_, progress):
     import fanin
 
     return fanin.current() is progress
+
+
+def takes_kwargs(x, **kwargs):
+    return sorted(kwargs)
+
+
+def wants_progress(x, progress):
+    progress.set_total(3)
+    for _ in range(3):
+        progress.advance()
+    return x
+
+
+def broken_initializer():
+    raise ValueError("initializer failed")
+
+
+def getpid(_=None):
+    import os
+
+    return os.getpid()
+
+
+def idle_rss(_=None):
+    import psutil
+
+    return psutil.Process().memory_info().rss

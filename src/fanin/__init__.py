@@ -14,8 +14,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._errors import FaninError, FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
 from ._ingest.state import Snapshot, TaskView
-from ._integrations.executor import ProgressExecutor
+from ._integrations.executor import ProcessPoolExecutor, ProgressExecutor, ThreadPoolExecutor
 from ._integrations.maps import process_map, thread_map
+from ._integrations.pool import Pool
 from ._integrations.track import track
 from ._run.hub import Hub
 from ._run.policy import Failure
@@ -32,12 +33,15 @@ __all__ = [
     "FaninError",
     "FaninWarning",
     "Hub",
+    "Pool",
+    "ProcessPoolExecutor",
     "ProgressExecutor",
     "RemoteTraceback",
     "Reporter",
     "Snapshot",
     "TaskCancelled",
     "TaskView",
+    "ThreadPoolExecutor",
     "WorkerDied",
     "__version__",
     "current",

@@ -6,13 +6,20 @@ degrades with a ``FaninWarning`` instead of raising into the user's computation.
 
 from __future__ import annotations
 
+from concurrent.futures.process import BrokenProcessPool
+
 
 class FaninError(Exception):
     """Base class for errors raised by fanin itself."""
 
 
-class WorkerDied(FaninError):
-    """A worker process ended without reporting its task's outcome (killed, OOM, ``os._exit``)."""
+class WorkerDied(FaninError, BrokenProcessPool):
+    """A worker process ended without reporting its task's outcome (killed, OOM, ``os._exit``).
+
+    A ``BrokenProcessPool``, so ``except BrokenProcessPool:`` code written for the stdlib
+    executor catches it. Unlike the stdlib pool, only that worker's job fails: a new worker
+    takes its place and the pool goes on.
+    """
 
     def __init__(self, message: str, *, pid: int | None = None, tasks: tuple[str, ...] = ()) -> None:
         super().__init__(message)

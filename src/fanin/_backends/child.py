@@ -28,9 +28,13 @@ from .._worker.runjob import managed
 ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
 
 
+INIT_FAILED = -1  # the job id of the message a worker sends when its initializer raised
+
+
 def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 log_level: int | None = None, capture_print: bool = False,
-                cancel_r: Any = None) -> None:
+                cancel_r: Any = None, initializer: Any = None, initargs: tuple[Any, ...] = (),
+                max_tasks: int | None = None) -> None:
     # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
     # workers ignore SIGINT and are stopped by the hub instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -50,8 +54,15 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
     parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), name="fanin-orphan-check",
                      daemon=True).start()
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except BaseException as exc:  # noqa: BLE001 - the pool is broken; the hub says so
+            report_q.put(_error_result(INIT_FAILED, exc))
+            return
     skip: set[int] = set()
-    while True:
+    done = 0
+    while max_tasks is None or done < max_tasks:
         try:
             job = task_q.get(timeout=ORPHAN_CHECK)
         except queue.Empty:
@@ -62,6 +73,7 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
             return
         if job is None:
             break
+        done += 1
         job_id, payload, task_id, description, total, attempt = job
         job = None
         if cancel_r is not None:
@@ -117,7 +129,12 @@ def _error_result(job_id: int, exc: BaseException) -> JobResult:
 
 
 def _dumps_result(value: Any, task_id: str) -> bytes:
+    """The result as bytes; a result that does not pickle fails its job with the pickling
+    error itself (as the stdlib executor does), noting which task it was."""
     try:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
-        raise TypeError(f"the result of task {task_id!r} cannot be pickled: {exc}") from exc
+        note = getattr(exc, "add_note", None)
+        if note is not None:
+            note(f"(fanin: the result of task {task_id!r} cannot be pickled)")
+        raise

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
@@ -35,7 +36,7 @@ from .._ingest.pump import Pump
 from .._wire import CANCELLED, FAILED, JobResult, Report, Verdict
 from .._worker.reporter import Reporter
 from .base import BackendConfig, JobSpec, Statistics
-from .child import worker_main
+from .child import INIT_FAILED, worker_main
 from .queues import QueueReporters
 
 PREFETCH = 2  # jobs in flight per worker for short jobs: hides the dispatch round trip
@@ -73,6 +74,7 @@ class _Worker:
     reaped: threading.Event = field(default_factory=threading.Event)
     last_done: float = 0.0  # monotonic time of its last result
     between: bool = True  # its last message was a result: its oldest job has not started
+    sent: int = 0  # jobs sent to it (it retires after max_tasks_per_child of them)
 
 
 class ProcessBackend:
@@ -92,6 +94,11 @@ class ProcessBackend:
         self._deaths = 0
         self._reporters = QueueReporters(self._ctx, self._forward, self._flush_interval,
                                          lambda: self._pump)
+        extra = config.extra
+        self._initializer = extra.get("initializer")
+        self._initargs: tuple[Any, ...] = tuple(extra.get("initargs", ()))
+        self._max_tasks: int | None = extra.get("max_tasks_per_child")
+        self._broken: str | None = None  # why the pool cannot run jobs (an initializer raised)
 
     def start(self) -> None:
         self._pump.start()
@@ -109,6 +116,8 @@ class ProcessBackend:
         done.result()
 
     def submit(self, spec: JobSpec) -> Future[Any]:
+        if self._broken is not None:
+            raise BrokenProcessPool(self._broken)
         fut: Future[Any] = Future()
         job = _Job(next(self._ids), spec.fn, spec.item, spec.task_id, spec.description, fut,
                    spec.total, group=spec.group)
@@ -194,7 +203,7 @@ class ProcessBackend:
         proc = ctx.Process(
             target=worker_main,
             args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print,
-                  cancel_r),
+                  cancel_r, self._initializer, self._initargs, self._max_tasks),
             name="fanin-worker",
             daemon=True,
         )
@@ -228,11 +237,14 @@ class ProcessBackend:
         # Prefetching only pays for short jobs; behind a long job a prefetched one waits
         # while other workers may sit idle (head-of-line blocking). So: one job per worker
         # until results show jobs are short.
+        if self._max_tasks is not None:
+            return 1  # a worker about to retire must not hold a prefetched job
         return PREFETCH if self._job_seconds is not None and self._job_seconds < PREFETCH_BELOW else 1
 
     def _dispatch_to(self, depth: int) -> None:
         for w in self._workers:
-            while self._pending and not w.dead and len(w.inflight) < depth:
+            while (self._pending and not w.dead and len(w.inflight) < depth
+                   and (self._max_tasks is None or w.sent < self._max_tasks)):
                 job = self._pending.popleft()
                 if not job.claimed:  # a requeued job was claimed on its first dispatch
                     if not job.future.set_running_or_notify_cancel():
@@ -245,15 +257,16 @@ class ProcessBackend:
                     # vanishing in a background thread.
                     payload = pickle.dumps((job.fn, job.item), protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception as exc:  # noqa: BLE001
-                    err = TypeError(
-                        f"cannot send task {job.task_id!r} ({job.description!r}) to a worker "
-                        f"process: {exc}. Use a module-level function and picklable items."
-                    )
-                    self._forward(Verdict((job.task_id,), FAILED, str(err)))
-                    job.future.set_exception(err)
+                    # The pickling error itself, as the stdlib executor raises it, with advice.
+                    _note(exc, f"(fanin: cannot send task {job.task_id!r} ({job.description!r}) "
+                               "to a worker process; use a module-level function and "
+                               "picklable arguments, or the thread backend)")
+                    self._forward(Verdict((job.task_id,), FAILED, f"{type(exc).__name__}: {exc}"))
+                    job.future.set_exception(exc)
                     continue
                 w.inflight[job.id] = job
                 w.by_task[job.task_id] = job
+                w.sent += 1
                 job.sent_at = time.monotonic()
                 w.task_q.put((job.id, payload, job.task_id, job.description, job.total,
                               job.attempt))
@@ -309,6 +322,9 @@ class ProcessBackend:
             self._forward(Verdict(tuple(cancelled), CANCELLED, reason))
 
     def _on_message(self, w: _Worker, msg: object) -> None:
+        if isinstance(msg, JobResult) and msg.job == INIT_FAILED:
+            self._break(msg)
+            return
         if isinstance(msg, JobResult):
             job = w.inflight.pop(msg.job, None)
             if job is None:
@@ -384,9 +400,34 @@ class ProcessBackend:
                     else WorkerDied(f"task {job.description!r} ({job.task_id}): {reason}",
                                     pid=w.proc.pid, tasks=(job.task_id,))
                 )
-        if not self._closing:
+        if not self._closing and self._broken is None:
             self._spawn()
             self._dispatch()
+
+
+    def _break(self, msg: JobResult) -> None:
+        """A worker's initializer raised: like the stdlib pool, this pool is now broken.
+        Every queued and running job fails with ``BrokenProcessPool`` and so does submit."""
+        try:
+            cause: BaseException | None = pickle.loads(msg.payload)
+        except Exception:  # noqa: BLE001
+            cause = None
+        self._broken = ("A process in the process pool was terminated abruptly while the "
+                        f"future was running or pending (its initializer raised {cause!r}).")
+        jobs = list(self._pending) + [j for w in self._workers for j in w.inflight.values()]
+        self._pending.clear()
+        for w in self._workers:
+            w.inflight.clear()
+            w.by_task.clear()
+            _terminate(w.proc)
+        for job in jobs:
+            err = BrokenProcessPool(self._broken)
+            err.__cause__ = cause
+            if not job.future.done() and (job.claimed
+                                          or job.future.set_running_or_notify_cancel()):
+                job.future.set_exception(err)
+        if jobs:
+            self._forward(Verdict(tuple(j.task_id for j in jobs), FAILED, self._broken))
 
 
 def _cancel(fut: Future[Any]) -> None:
@@ -397,6 +438,12 @@ def _cancel(fut: Future[Any]) -> None:
         fut.set_running_or_notify_cancel()
     elif not fut.done():
         fut.set_exception(TaskCancelled("cancelled before it started"))
+
+
+def _note(exc: BaseException, text: str) -> None:
+    add_note = getattr(exc, "add_note", None)  # Python 3.11+
+    if add_note is not None:
+        add_note(text)
 
 
 def _terminate(proc: Any) -> None:

@@ -32,8 +32,12 @@ class _Direct:
 class ThreadBackend:
     def __init__(self, config: BackendConfig) -> None:
         self._config = config
-        self._executor = ThreadPoolExecutor(max_workers=config.workers,
-                                            thread_name_prefix="fanin-worker")
+        extra = config.extra
+        # The stdlib pool underneath: its initializer semantics (BrokenThreadPool) come free.
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.workers,
+            thread_name_prefix=extra.get("thread_name_prefix") or "fanin-worker",
+            initializer=extra.get("initializer"), initargs=extra.get("initargs", ()))
         self._channel = _Direct(config.forward)
         self._lock = threading.Lock()
         self._queued: dict[str, tuple[int, Future[Any]]] = {}

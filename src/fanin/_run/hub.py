@@ -295,7 +295,8 @@ class Hub:
                 backend = create_backend(o.backend, BackendConfig(
                     o.workers, self._pipeline.inbox.put, o.flush_interval, o.mp_context,
                     o.address, log_level=logging_level() if capture is not None else None,
-                    capture_print=o.capture_print and capture is not None))
+                    capture_print=o.capture_print and capture is not None,
+                    extra=o.worker_options))
                 backend.start()
                 self._backend = backend
             return self._backend

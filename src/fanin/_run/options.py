@@ -61,6 +61,7 @@ class HubOptions:
     capture_print: bool
     stall_after: float  # seconds
     health: bool
+    worker_options: dict[str, Any]  # backend knobs of the stdlib executors (see BackendConfig)
 
     @classmethod
     def build(
@@ -84,13 +85,18 @@ class HubOptions:
         capture_print: bool = False,
         stall_after: Any = 30.0,
         health: bool = True,
+        worker_options: dict[str, Any] | None = None,
     ) -> HubOptions:
         require(backend)
         if address is not None and backend != "dask":
             raise ValueError(f"address is for backend='dask', got backend={backend!r}")
         if progress not in MODES:
             raise ValueError(f"progress must be one of {MODES}, got {progress!r}")
-        if start_method is not None and start_method not in START_METHODS:
+        if isinstance(start_method, BaseContext):
+            context = start_method  # a context object (the executors' mp_context=)
+        elif start_method is None or start_method in START_METHODS:
+            context = multiprocessing.get_context(start_method)
+        else:
             raise ValueError(f"start_method must be one of {START_METHODS}, got {start_method!r}")
         return cls(
             backend=backend,
@@ -98,7 +104,7 @@ class HubOptions:
             progress=progress,
             refresh=positive_number("refresh", refresh),
             flush_interval=positive_number("flush_interval", flush_interval),
-            mp_context=multiprocessing.get_context(start_method),
+            mp_context=context,
             file=file,
             title=title,
             log_every=positive_number("log_every", log_every),
@@ -111,4 +117,5 @@ class HubOptions:
             capture_print=bool(capture_print),
             stall_after=positive_number("stall_after", stall_after),
             health=bool(health),
+            worker_options=dict(worker_options or {}),
         )

@@ -113,6 +113,10 @@ class Pipeline:
             for task_id, description, total in tasks:
                 self.state.add_task(task_id, description, total, parent)
 
+    def settle_soon(self, task_id: str, status: str, reason: str = "") -> None:
+        """End a task the main process owns (a map's bar), after what is in the inbox now."""
+        self.inbox.put(Verdict((task_id,), status, reason))
+
     def settle(self, task_id: str, status: str, reason: str = "") -> None:
         """End a task the main process owns (a map's bar) once everything before is applied."""
         self.inbox.put(Verdict((task_id,), status, reason))

@@ -1,0 +1,259 @@
+"""``fanin.Pool``: ``multiprocessing.Pool``'s interface over fanin's process executor.
+
+Runs in: the caller's threads; callbacks run on the thread that settles a result (fanin's
+pump thread), like the stdlib's result-handler thread, so they should be quick. Signatures,
+defaults and errors follow ``multiprocessing.pool.Pool``; items of ``map``/``imap``/
+``starmap`` travel in chunks and show as one bar per call. Differences, documented: the
+input of ``imap``/``imap_unordered`` is read at the call (the stdlib reads it on a
+background thread), and a worker that dies fails only its own chunk (``fanin.WorkerDied``)
+where the stdlib pool would hang or break.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from multiprocessing import TimeoutError as MPTimeoutError
+from multiprocessing.context import BaseContext
+from types import TracebackType
+from typing import Any
+
+from .._worker.runjob import Raised
+from .executor import ProcessPoolExecutor
+
+RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
+
+
+class AsyncResult:
+    """``multiprocessing.pool.AsyncResult``: ``get``, ``wait``, ``ready``, ``successful``."""
+
+    def __init__(self, futures: list[Future[Any]], collect: Callable[[list[Any]], Any],
+                 callback: Callable[[Any], object] | None,
+                 error_callback: Callable[[BaseException], object] | None) -> None:
+        self._futures = futures
+        self._collect = collect
+        self._event = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._callback, self._error_callback = callback, error_callback
+        left = [len(futures)]
+        lock = threading.Lock()
+
+        def one_done(_: Future[Any]) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            self._settle()
+
+        if not futures:
+            self._settle()
+        for f in futures:
+            f.add_done_callback(one_done)
+
+    def _settle(self) -> None:
+        try:
+            self._value = self._collect([f.result() for f in self._futures])
+        except BaseException as exc:  # noqa: BLE001 - delivered by get()
+            self._error = exc
+        try:
+            if self._error is None and self._callback is not None:
+                self._callback(self._value)
+            elif self._error is not None and self._error_callback is not None:
+                self._error_callback(self._error)
+        finally:
+            self._event.set()
+
+    def ready(self) -> bool:
+        return self._event.is_set()
+
+    def successful(self) -> bool:
+        if not self.ready():
+            raise ValueError(f"{self!r} not ready")
+        return self._error is None
+
+    def wait(self, timeout: float | None = None) -> None:
+        self._event.wait(timeout)
+
+    def get(self, timeout: float | None = None) -> Any:
+        self.wait(timeout)
+        if not self.ready():
+            raise MPTimeoutError
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+ApplyResult = AsyncResult
+MapResult = AsyncResult
+
+
+def _flatten(chunks: list[list[Any]]) -> list[Any]:
+    out: list[Any] = []
+    for chunk in chunks:
+        for value in chunk:
+            if type(value) is Raised:
+                raise value.error
+            out.append(value)
+    return out
+
+
+class IMapIterator:
+    """What ``imap``/``imap_unordered`` return: an iterator with ``next(timeout)``."""
+
+    def __init__(self, futures: list[Future[Any]], ordered: bool) -> None:
+        self._todo = list(futures)
+        self._ordered = ordered
+        self._ready: list[Any] = []
+
+    def __iter__(self) -> IMapIterator:
+        return self
+
+    def next(self, timeout: float | None = None) -> Any:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self._ready:
+            if not self._todo:
+                raise StopIteration
+            left = None if end is None else max(0.0, end - time.monotonic())
+            if self._ordered:
+                fut = self._todo[0]
+                if not wait([fut], left).done:
+                    raise MPTimeoutError
+                self._todo.pop(0)
+            else:
+                done, _ = wait(self._todo, left, return_when=FIRST_COMPLETED)
+                if not done:
+                    raise MPTimeoutError
+                fut = next(f for f in self._todo if f in done)
+                self._todo.remove(fut)
+            exc = fut.exception()
+            if exc is not None:
+                raise exc
+            self._ready = list(reversed(fut.result()))
+        value = self._ready.pop()
+        if type(value) is Raised:
+            raise value.error
+        return value
+
+    __next__ = next
+
+
+class Pool:
+    """``multiprocessing.Pool`` with a live display: same signature, same methods."""
+
+    def __init__(self, processes: int | None = None,
+                 initializer: Callable[..., object] | None = None, initargs: Iterable[Any] = (),
+                 maxtasksperchild: int | None = None, context: BaseContext | None = None,
+                 **hub_kwargs: Any) -> None:
+        if processes is not None and processes < 1:
+            raise ValueError("Number of processes must be at least 1")
+        if maxtasksperchild is not None and (not isinstance(maxtasksperchild, int)
+                                             or maxtasksperchild <= 0):
+            raise ValueError("maxtasksperchild must be a positive int or None")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if maxtasksperchild is not None and context is None:
+            import multiprocessing
+
+            context = multiprocessing.get_context()
+            if context.get_start_method() == "fork":
+                context = multiprocessing.get_context("spawn")  # fork cannot retire workers
+        self._ex = ProcessPoolExecutor(processes, context, initializer, tuple(initargs),
+                                       max_tasks_per_child=maxtasksperchild, **hub_kwargs)
+        self._processes = self._ex.hub.workers
+        self._state = RUN
+        self._ex.hub.start()  # the stdlib pool starts its workers in the constructor
+
+    @property
+    def hub(self) -> Any:
+        return self._ex.hub
+
+    def _check_running(self) -> None:
+        if self._state != RUN:
+            raise ValueError("Pool not running")
+
+    # -- one call -------------------------------------------------------------------------
+    def apply(self, func: Callable[..., Any], args: Iterable[Any] = (),
+              kwds: dict[str, Any] | None = None) -> Any:
+        return self.apply_async(func, args, kwds).get()
+
+    def apply_async(self, func: Callable[..., Any], args: Iterable[Any] = (),
+                    kwds: dict[str, Any] | None = None,
+                    callback: Callable[[Any], object] | None = None,
+                    error_callback: Callable[[BaseException], object] | None = None,
+                    ) -> AsyncResult:
+        self._check_running()
+        fut = self._ex.submit(func, *tuple(args), **(kwds or {}))
+        return AsyncResult([fut], lambda values: values[0], callback, error_callback)
+
+    # -- many items -----------------------------------------------------------------------
+    def _chunks(self, func: Callable[..., Any], iterable: Iterable[Any],
+                chunksize: int | None, star: bool) -> list[Future[Any]]:
+        self._check_running()
+        items = list(iterable)
+        if chunksize is not None and chunksize < 1:
+            raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
+        return self._ex._submit_chunks(func, items, chunksize or 1, star)
+
+    def map(self, func: Callable[..., Any], iterable: Iterable[Any],
+            chunksize: int | None = None) -> list[Any]:
+        return self.map_async(func, iterable, chunksize).get()  # type: ignore[no-any-return]
+
+    def starmap(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+                chunksize: int | None = None) -> list[Any]:
+        return self.starmap_async(func, iterable, chunksize).get()  # type: ignore[no-any-return]
+
+    def map_async(self, func: Callable[..., Any], iterable: Iterable[Any],
+                  chunksize: int | None = None, callback: Callable[[Any], object] | None = None,
+                  error_callback: Callable[[BaseException], object] | None = None,
+                  ) -> AsyncResult:
+        return AsyncResult(self._chunks(func, iterable, chunksize, False), _flatten, callback,
+                           error_callback)
+
+    def starmap_async(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+                      chunksize: int | None = None,
+                      callback: Callable[[Any], object] | None = None,
+                      error_callback: Callable[[BaseException], object] | None = None,
+                      ) -> AsyncResult:
+        items = [tuple(args) for args in iterable]
+        return AsyncResult(self._chunks(func, items, chunksize, True), _flatten, callback,
+                           error_callback)
+
+    def imap(self, func: Callable[..., Any], iterable: Iterable[Any],
+             chunksize: int = 1) -> Iterator[Any]:
+        return IMapIterator(self._chunks(func, iterable, chunksize, False), ordered=True)
+
+    def imap_unordered(self, func: Callable[..., Any], iterable: Iterable[Any],
+                       chunksize: int = 1) -> Iterator[Any]:
+        return IMapIterator(self._chunks(func, iterable, chunksize, False), ordered=False)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        """No more work; workers exit once what is queued is done (``join`` waits)."""
+        if self._state == RUN:
+            self._state = CLOSE
+
+    def terminate(self) -> None:
+        """Stop the workers now; unfinished work is cancelled."""
+        self._state = TERMINATE
+        self._ex._hub.close(kill=True)
+
+    def join(self) -> None:
+        if self._state == RUN:
+            raise ValueError("Pool is still running")
+        if self._state == CLOSE:
+            self._ex.shutdown(wait=True)
+
+    def __enter__(self) -> Pool:
+        self._check_running()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.terminate()  # as multiprocessing.Pool does
+
+    def __reduce__(self) -> Any:
+        raise NotImplementedError(
+            "pool objects cannot be passed between processes or pickled")

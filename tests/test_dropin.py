@@ -1,0 +1,158 @@
+"""fanin's executors and Pool as drop-ins for concurrent.futures and multiprocessing.Pool
+(issue 10). CPython's own suites run against them in tests/stdlib (marker ``stdlib``)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import multiprocessing
+import os
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+import workers
+
+import fanin
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cls", [fanin.ThreadPoolExecutor, fanin.ProcessPoolExecutor])
+def test_functions_are_called_unchanged(cls):
+    with cls(2, progress="off") as ex:
+        assert ex.submit(pow, 2, 8).result() == 256
+        assert ex.submit(sum, [1, 2, 3]).result() == 6
+        assert ex.submit(workers.takes_kwargs, 1, a=1).result() == ["a"]  # no progress added
+        assert ex.submit(workers.wants_progress, 7).result() == 7  # asked for it: gets it
+        assert list(ex.map(pow, [2, 3], [2, 2])) == [4, 9]
+    assert isinstance(ex, cf.Executor)
+
+
+def test_constructors_are_the_stdlibs():
+    with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+        fanin.ThreadPoolExecutor(0)
+    with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+        fanin.ProcessPoolExecutor(-1)
+    with pytest.raises(TypeError, match="initializer must be a callable"):
+        fanin.ThreadPoolExecutor(initializer=3)
+    with pytest.raises(ValueError, match="incompatible with the 'fork'"):
+        fanin.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                                  max_tasks_per_child=1)
+    ex = fanin.ThreadPoolExecutor(progress="off")
+    assert ex.hub.workers == min(32, (os.cpu_count() or 1) + 4)
+    ex.shutdown()
+    ex = fanin.ProcessPoolExecutor(2, multiprocessing.get_context("spawn"), None, (),
+                                   max_tasks_per_child=None, progress="off")
+    assert ex.hub.mp_context.get_start_method() == "spawn"
+    ex.shutdown()
+    ex = fanin.ThreadPoolExecutor(2, "mine", progress="off")
+    assert "mine" in ex.submit(lambda: __import__("threading").current_thread().name).result()
+    ex.shutdown()
+    with fanin.ThreadPoolExecutor(1, progress="off") as ex, pytest.raises(ValueError,
+                                                                          match="chunksize"):
+        ex.map(str, [1], chunksize=-1)
+
+
+def test_asyncio_accepts_the_thread_executor():
+    async def main():
+        loop = asyncio.get_running_loop()
+        with fanin.ThreadPoolExecutor(2, progress="off") as ex:
+            loop.set_default_executor(ex)
+            return await loop.run_in_executor(None, sum, [1, 2])
+
+    assert asyncio.run(main()) == 3
+
+
+def test_submit_after_shutdown_is_the_stdlibs_error():
+    ex = fanin.ThreadPoolExecutor(1, progress="off")
+    ex.shutdown()
+    with pytest.raises(RuntimeError, match="cannot schedule new futures after shutdown"):
+        ex.submit(pow, 2, 2)
+
+
+@pytest.mark.timeout(60)
+def test_worker_death_is_a_broken_process_pool_but_only_for_its_job():
+    with fanin.ProcessPoolExecutor(1, progress="off") as ex:
+        dead = ex.submit(os._exit, 3)
+        with pytest.raises(BrokenProcessPool):
+            dead.result(timeout=30)
+        assert isinstance(dead.exception(), fanin.WorkerDied)
+        assert ex.submit(pow, 3, 2).result(timeout=30) == 9  # the pool goes on
+
+
+@pytest.mark.timeout(60)
+def test_failing_initializer_breaks_the_pool_like_the_stdlib():
+    ex = fanin.ProcessPoolExecutor(1, initializer=workers.broken_initializer, progress="off")
+    try:
+        try:
+            fut = ex.submit(pow, 2, 2)
+        except BrokenProcessPool:
+            pass  # already broken: the stdlib raises from submit too
+        else:
+            with pytest.raises(BrokenProcessPool):
+                fut.result(timeout=30)
+    finally:
+        ex.shutdown()
+
+
+@pytest.mark.timeout(90)
+def test_max_tasks_per_child_retires_workers():
+    with fanin.ProcessPoolExecutor(1, max_tasks_per_child=2, progress="off") as ex:
+        pids = [ex.submit(workers.getpid).result(timeout=30) for _ in range(6)]
+    assert len(set(pids)) == 3
+
+
+@pytest.mark.timeout(60)
+def test_map_honours_chunksize_and_order():
+    with fanin.ProcessPoolExecutor(2, progress="off") as ex:
+        assert list(ex.map(workers.square, range(1000), chunksize=97)) == \
+            [x * x for x in range(1000)]
+        ids = list(ex.map(workers.chunk_task_id, range(100), chunksize=10))
+        assert len(set(ids)) == 10
+        (bar,) = [t for t in ex.hub.tasks() if t.total == 1000]
+        assert bar.completed == 1000
+
+
+@pytest.mark.timeout(60)
+def test_map_raises_at_the_failing_items_place():
+    with fanin.ThreadPoolExecutor(2, progress="off") as ex:
+        it = ex.map(workers.fail_on_13, range(20), chunksize=8)
+        got = []
+        with pytest.raises(KeyError):
+            for value in it:
+                got.append(value)
+        assert got == list(range(13))
+
+
+@pytest.mark.timeout(60)
+def test_pool_has_the_stdlib_interface():
+    with fanin.Pool(2, progress="off") as pool:
+        assert pool.map(workers.square, range(10)) == [x * x for x in range(10)]
+        assert pool.starmap(workers.add, [(1, 2), (3, 4)]) == [3, 7]
+        assert pool.apply(workers.square, (7,)) == 49
+        got = []
+        r = pool.apply_async(workers.square, (3,), callback=got.append)
+        assert r.get(timeout=10) == 9 and r.successful()
+        r.wait()
+        assert got == [9]
+        assert sorted(pool.imap_unordered(workers.square, range(20), chunksize=3)) == \
+            sorted(x * x for x in range(20))
+        it = pool.imap(workers.square, range(5))
+        assert it.next(timeout=10) == 0 and list(it) == [1, 4, 9, 16]
+        with pytest.raises(KeyError):
+            pool.map(workers.fail_on_13, range(20))
+        errors = []
+        r = pool.map_async(workers.fail_on_13, range(20), error_callback=errors.append)
+        with pytest.raises(KeyError):
+            r.get(timeout=10)
+        assert isinstance(errors[0], KeyError)
+        r = pool.map_async(time.sleep, [1.0], chunksize=1)
+        with pytest.raises(multiprocessing.TimeoutError):
+            r.get(timeout=0.05)
+    pool = fanin.Pool(1, progress="off")
+    with pytest.raises(ValueError, match="still running"):
+        pool.join()
+    pool.close()
+    with pytest.raises(ValueError, match="Pool not running"):
+        pool.apply_async(pow, (2, 2))
+    pool.join()
