@@ -175,3 +175,24 @@ def test_barrier_releases_after_prior_messages():
     finally:
         col.stop()
     assert isinstance(Barrier(1), tuple)
+
+
+def test_hand_crafted_reports_never_kill_the_collector():
+    import queue as _queue
+    import threading as _threading
+
+    from fanin._wire import Report as _Report
+
+    inbox: _queue.SimpleQueue = _queue.SimpleQueue()
+    state = ProgressState()
+    c = Collector(inbox, state, _threading.Lock())
+    c.start()
+    for bad in (_Report(["x"], 1, 1, None, "d", "running", None, 1, 0),  # type: ignore[arg-type]
+                _Report("t", "1", 1, None, "d", "running", None, 1, 0),  # type: ignore[arg-type]
+                _Report("t", 1, 1, None, "d", "running", None, 1, "0"),  # type: ignore[arg-type]
+                ("not", "a", "report"), object()):
+        inbox.put(bad)
+    inbox.put(_Report("ok", 1, 5, 5, "d", "done", None, 1, 0))
+    assert c.barrier().wait(5)
+    c.stop()
+    assert state.tasks["ok"].completed == 5 and state.malformed >= 5

@@ -194,3 +194,13 @@ def idle_rss(_=None):
     import psutil
 
     return psutil.Process().memory_info().rss
+
+
+def half_message_then_sleep(reporter, seconds):
+    """A hostile writer: a frame header promising 100 bytes, then nothing (test-only private
+    access to the reporter's queue)."""
+    import os as _os
+
+    q = reporter._channel.queue
+    _os.write(q._writer.fileno(), (100).to_bytes(4, "big", signed=True) + b"abc")
+    time.sleep(seconds)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Backend, BackendConfig, JobSpec, Statistics
+from .base import FAIL_FAST, Backend, BackendConfig, JobSpec, Statistics
 
 BackendName = Literal["thread", "process", "dask"]
 BACKENDS: tuple[BackendName, ...] = ("thread", "process", "dask")
 
-__all__ = ["BACKENDS", "Backend", "BackendConfig", "BackendName", "JobSpec", "Statistics",
+__all__ = ["BACKENDS", "FAIL_FAST", "Backend", "BackendConfig", "BackendName", "JobSpec", "Statistics",
            "create_backend", "require"]
 
 

@@ -5,6 +5,11 @@ thing ``Hub`` depends on: it never asks which backend it has. A backend runs job
 tagged with the group of the call that submitted it, so a failure cancels that call's work
 and nobody else's), hands out reporters whose channel reaches the hub's inbox from
 wherever the backend runs code, and can say which worker processes it has.
+
+Fail-fast is decided by the failure policy (``_run/policy.py``), which marks a call's jobs
+``fail_fast``; a backend then stops that group the moment one of them fails, before it
+hands a freed worker the group's next job (a round trip through the caller would lose that
+race).
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ class JobSpec:
     description: str
     total: float | None = None
     group: int = 0
+    fail_fast: bool = False  # its failure cancels the group's queued jobs at once
+
+
+FAIL_FAST = "cancelled after another task failed (fail-fast)"
 
 
 class Statistics(NamedTuple):

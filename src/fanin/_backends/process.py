@@ -35,7 +35,7 @@ from .._errors import RemoteTraceback, TaskCancelled, WorkerDied
 from .._ingest.pump import Pump
 from .._wire import CANCELLED, FAILED, JobResult, Report, Verdict
 from .._worker.reporter import Reporter
-from .base import BackendConfig, JobSpec, Statistics
+from .base import FAIL_FAST, BackendConfig, JobSpec, Statistics
 from .child import INIT_FAILED, worker_main
 from .queues import QueueReporters
 
@@ -58,6 +58,7 @@ class _Job:
     claimed: bool = False  # its future was moved to RUNNING
     requeues: int = 0  # times put back after its worker died before starting it
     group: int = 0  # the call (map, executor, ...) it belongs to
+    fail_fast: bool = False  # its failure stops its group at once
     abandoned: bool = False  # settled as cancelled while prefetched; its result is ignored
     sent_at: float = 0.0  # monotonic time it was sent to a worker
 
@@ -73,7 +74,7 @@ class _Worker:
     dead: bool = False
     reaped: threading.Event = field(default_factory=threading.Event)
     last_done: float = 0.0  # monotonic time of its last result
-    between: bool = True  # its last message was a result: its oldest job has not started
+    between: bool = False  # it just sent a result: its oldest (prefetched) job may not have started
     sent: int = 0  # jobs sent to it (it retires after max_tasks_per_child of them)
 
 
@@ -120,7 +121,7 @@ class ProcessBackend:
             raise BrokenProcessPool(self._broken)
         fut: Future[Any] = Future()
         job = _Job(next(self._ids), spec.fn, spec.item, spec.task_id, spec.description, fut,
-                   spec.total, group=spec.group)
+                   spec.total, group=spec.group, fail_fast=spec.fail_fast)
         self._pump.call_soon(lambda: self._enqueue(job))
         return fut
 
@@ -264,6 +265,8 @@ class ProcessBackend:
                     self._forward(Verdict((job.task_id,), FAILED, f"{type(exc).__name__}: {exc}"))
                     job.future.set_exception(exc)
                     continue
+                if not w.inflight:
+                    w.between = False  # an idle worker starts this job at once
                 w.inflight[job.id] = job
                 w.by_task[job.task_id] = job
                 w.sent += 1
@@ -350,6 +353,8 @@ class ProcessBackend:
                     if msg.tb and isinstance(value, BaseException):
                         value.__cause__ = RemoteTraceback(msg.tb)
                     job.future.set_exception(value)
+            if not msg.ok and job.fail_fast:  # after settling the failure itself
+                self._cancel_group(job.group, FAIL_FAST)
             self._dispatch()
         else:
             if type(msg) is Report:

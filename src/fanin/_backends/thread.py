@@ -16,7 +16,7 @@ from .._ingest.pump import Pump
 from .._wire import CANCELLED, Verdict
 from .._worker.reporter import Reporter
 from .._worker.runjob import run_job
-from .base import BackendConfig, JobSpec, Statistics
+from .base import FAIL_FAST, BackendConfig, JobSpec, Statistics
 from .queues import QueueReporters
 
 
@@ -64,6 +64,10 @@ class ThreadBackend:
             self._running[job.task_id] = (job.group, reporter)
         try:
             return run_job(job.fn, job.item, reporter)
+        except BaseException:
+            if job.fail_fast:
+                self._cancel(FAIL_FAST, job.group)
+            raise
         finally:
             with self._lock:
                 self._running.pop(job.task_id, None)

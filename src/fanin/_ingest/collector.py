@@ -82,7 +82,11 @@ class Collector:
                     batch.append(get_nowait())
             except queue.Empty:
                 pass
-            stop = self._apply(batch)
+            try:
+                stop = self._apply(batch)
+            except Exception:  # noqa: BLE001 - the collector never dies (a last resort)
+                self.state.note_malformed()
+                stop = any(msg is STOP for msg in batch)
 
     def _apply(self, batch: list[Any]) -> bool:
         latest: dict[str, Report] = {}
@@ -91,7 +95,8 @@ class Collector:
         for msg in batch:
             if msg is STOP:
                 stop = True
-            elif type(msg) is Report:
+            elif (type(msg) is Report and type(msg.task) is str and type(msg.seq) is int
+                  and type(msg.attempt) is int):
                 prev = latest.get(msg.task)
                 # Keep the newest report per task; a new attempt supersedes older ones.
                 if prev is None or (msg.attempt, msg.seq) >= (prev.attempt, prev.seq):

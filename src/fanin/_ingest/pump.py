@@ -8,6 +8,13 @@ while idle and notices a dead worker the moment its sentinel fires.
 One queue per writer process (the pool gives each worker its own) means a worker killed
 while holding a queue's write lock can only wedge its own queue, never the display.
 All pool bookkeeping runs on this thread too (``call_soon``), so it needs no locks.
+
+Reading never blocks: each queue's pipe is non-blocking and read into a buffer of its own,
+framed here as ``multiprocessing.Connection`` frames it (a 4-byte big-endian length, or -1
+and an 8-byte length). So a worker stopped half-way through a message, or sending a 500 MB
+result, costs the others nothing: they are served between its reads (at most
+``READ_BUDGET`` bytes per queue per turn), and so are process sentinels. Readiness comes
+from the selector only (epoll), so file descriptors above 1024 work.
 """
 
 from __future__ import annotations
@@ -15,20 +22,71 @@ from __future__ import annotations
 import functools
 import os
 import pickle
-import select
 import selectors
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-MAX_DRAIN = 512  # messages read from one queue before serving the others
+READ_BUDGET = 4 << 20  # bytes read from one queue per turn before serving the others
+READ_SIZE = 1 << 20  # bytes per os.read
 MALFORMED = "fanin: a message could not be unpickled"  # forwarded so the collector counts it
+
+
+class _Stream:
+    """The pump's end of one queue's pipe: non-blocking reads, our own framing."""
+
+    __slots__ = ("buf", "fd")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray()
+        os.set_blocking(fd, False)
+
+    def read(self, budget: int | None) -> tuple[list[bytes], bool]:
+        """Complete messages now readable, and whether the writer is gone (EOF)."""
+        eof = False
+        got = 0
+        while budget is None or got < budget:
+            try:
+                chunk = os.read(self.fd, READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                eof = True
+                break
+            if not chunk:
+                eof = True
+                break
+            self.buf += chunk
+            got += len(chunk)
+            if len(chunk) < READ_SIZE and budget is not None:
+                break  # drained for now; the selector says when there is more
+        return self._frames(), eof
+
+    def _frames(self) -> list[bytes]:
+        buf, pos, out = self.buf, 0, []
+        end = len(buf)
+        while end - pos >= 4:
+            size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
+            head = 4
+            if size == -1:
+                if end - pos < 12:
+                    break
+                size = int.from_bytes(buf[pos + 4:pos + 12], "big")
+                head = 12
+            if size < 0 or end - pos - head < size:
+                break
+            out.append(bytes(buf[pos + head:pos + head + size]))
+            pos += head + size
+        if pos:
+            del buf[:pos]
+        return out
 
 
 class Pump:
     def __init__(self) -> None:
-        self._queues: dict[Any, tuple[Any, Callable[[object], None], Callable[[], None] | None]] = {}
+        self._queues: dict[Any, tuple[_Stream, Callable[[object], None], Callable[[], None] | None]] = {}
         self._sentinels: dict[int, Callable[[], None]] = {}
         self._calls: deque[Callable[[], None]] = deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -84,7 +142,13 @@ class Pump:
         handler: Callable[[object], None],
         on_eof: Callable[[], None] | None = None,
     ) -> None:
-        self._queues[q._reader] = (q, handler, on_eof)
+        try:
+            stream = _Stream(q._reader.fileno())
+        except (OSError, ValueError):  # already closed: nothing will ever come
+            if on_eof is not None:
+                self._safe(on_eof)
+            return
+        self._queues[q._reader] = (stream, handler, on_eof)
         self._register(q._reader)
 
     def unwatch(self, q: Any) -> None:
@@ -143,7 +207,7 @@ class Pump:
                     except OSError:
                         pass
                 elif obj in self._queues:
-                    self._read(obj, self._queues[obj], limit=MAX_DRAIN)
+                    self._read(obj, self._queues[obj], limit=READ_BUDGET)
             for obj in ready:
                 if isinstance(obj, int) and obj in self._sentinels and obj != self._wake_r:
                     on_exit = self._sentinels.pop(obj)
@@ -157,32 +221,27 @@ class Pump:
         while self._calls:
             self._safe(self._calls.popleft())
 
-    def _read(self, reader: Any, entry: tuple[Any, Any, Any], limit: int | None) -> None:
+    def _read(self, reader: Any, entry: tuple[_Stream, Any, Any], limit: int | None) -> None:
         # The pump is each queue's only reader, so it reads the queue's pipe directly (as
         # concurrent.futures.process does): no reader lock to take, and a message that
         # fails to unpickle is told apart from the writer being gone.
-        _, handler, on_eof = entry
-        count = 0
-        while limit is None or count < limit:
-            try:
-                # A 1-fd select: ~1 us, against ~4.5 us for Connection.poll(), which
-                # builds a selector per call.
-                if not select.select([reader], [], [], 0)[0]:
-                    return
-                data = reader.recv_bytes()
-            except (EOFError, OSError, ValueError):
-                # Writer gone (a partial message from a killed worker, or closed): done.
-                self._forget(reader)
-                if on_eof is not None:
-                    self._safe(on_eof)
-                return
-            count += 1
+        stream, handler, on_eof = entry
+        try:
+            frames, eof = stream.read(limit)
+        except MemoryError:
+            frames, eof = [], True  # a message too big for this process: drop the queue
+        for data in frames:
             try:
                 msg = pickle.loads(data)
-            except Exception:  # noqa: BLE001 - a corrupt message must not stop the pump
+            except BaseException:  # noqa: BLE001 - hostile bytes (even SystemExit) stop nothing
                 self.errors += 1
                 msg = MALFORMED
             self._safe(functools.partial(handler, msg))
+        if eof:
+            # Writer gone (closed, or killed mid-message: a partial frame is dropped).
+            self._forget(reader)
+            if on_eof is not None:
+                self._safe(on_eof)
 
     def _drop_closed(self) -> None:
         # A watched fd was closed under us: rebuild the selector from what is still open.
@@ -202,5 +261,5 @@ class Pump:
     def _safe(self, fn: Callable[[], None]) -> None:
         try:
             fn()
-        except Exception:  # noqa: BLE001 - the pump must outlive any handler bug
+        except BaseException:  # noqa: BLE001 - the pump must outlive any handler bug
             self.errors += 1

@@ -19,10 +19,12 @@ _IDS = itertools.count(1)
 
 
 class CallGroup:
-    def __init__(self, pipeline: Pipeline, backend: Callable[[], Backend]) -> None:
+    def __init__(self, pipeline: Pipeline, backend: Callable[[], Backend],
+                 fail_fast: bool = False) -> None:
         self._pipeline = pipeline
         self._backend = backend
         self.id = next(_IDS)
+        self.fail_fast = fail_fast  # the policy's choice: a failure stops the group at once
 
     def submit(self, fn: Callable[[Any, Reporter], Any], items: list[Any], descs: list[str],
                totals: list[float | None], parent: str | None = None,
@@ -32,7 +34,7 @@ class CallGroup:
         ids = [self._pipeline.new_id("t") for _ in items]
         self._pipeline.add_tasks(list(zip(ids, descs, totals)), parent=parent)
         backend = self._backend()
-        return ids, [backend.submit(JobSpec(fn, item, task_id, d, t, self.id))
+        return ids, [backend.submit(JobSpec(fn, item, task_id, d, t, self.id, self.fail_fast))
                      for item, task_id, d, t in zip(items, ids, descs, totals)]
 
     def cancel(self, reason: str) -> None:

@@ -196,7 +196,7 @@ class Hub:
         items = list(items)
         descs = describe_items(fn, items, description)
         totals = [_check_total(total(item)) if total is not None else None for item in items]
-        group = self._group()
+        group = self._group(fail_fast=on_error == "raise")
         ids, futures = group.submit(fn, items, descs, totals)
         settle(futures, group, on_error, self.sync)
         return results(futures, ids, descs)
@@ -218,7 +218,7 @@ class Hub:
         on_error = check_on_error(on_error)
         size = check_chunksize(chunksize)
         self._require_started()
-        group = self._group()
+        group = self._group(fail_fast=on_error == "raise")
         group.check(fn)
         return imap(self._pipeline, group, self.workers, self.sync, fn, items, ordered=ordered,
                     chunksize=size, on_error=on_error, star=star,
@@ -238,7 +238,7 @@ class Hub:
         from .aio import amap
 
         self._require_started()
-        return await amap(self._pipeline, self._group(), self.workers, self.sync, fn, items,
+        return await amap(self._pipeline, self._group(fail_fast=True), self.workers, self.sync, fn, items,
                           description=description, total=total, concurrency=concurrency)
 
     # -- reading --------------------------------------------------------------------------
@@ -279,8 +279,8 @@ class Hub:
                              b.workers if b else 0, b.deaths if b else 0, b.queued if b else 0)
 
     # -- internals ------------------------------------------------------------------------
-    def _group(self) -> CallGroup:
-        return CallGroup(self._pipeline, self._ensure_backend)
+    def _group(self, fail_fast: bool = False) -> CallGroup:
+        return CallGroup(self._pipeline, self._ensure_backend, fail_fast)
 
     def _require_started(self) -> None:
         if self._state_name == "new":

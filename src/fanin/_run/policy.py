@@ -13,9 +13,10 @@ from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._backends import FAIL_FAST
 from .._errors import TaskCancelled
 
-FAIL_FAST = "cancelled after another task failed (fail-fast)"
+__all__ = ["FAIL_FAST", "Failure", "asettle", "first_failure", "results", "settle"]
 INTERRUPTED = "interrupted"
 
 
