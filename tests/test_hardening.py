@@ -62,3 +62,29 @@ def test_a_half_sent_message_does_not_stall_the_others():
         finally:
             p.kill()
             p.join()
+
+
+@pytest.mark.timeout(90)
+def test_default_start_method_does_not_fork_a_threaded_process(tmp_path):
+    """Python 3.12+ warns (DeprecationWarning) when a process with threads forks; a hub has
+    threads before its workers start, so the default must not be fork (issue 15, item 29)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "default_method.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {os.path.dirname(workers.__file__)!r})\n"
+        "import fanin, workers\n"
+        "if __name__ == '__main__':\n"
+        "    assert fanin.process_map(workers.square, range(50), progress='off') == "
+        "[x * x for x in range(50)]\n"
+        "    with fanin.Hub('process', 2, progress='off') as hub:\n"
+        "        assert hub.map(workers.count_to, [3, 4]) == [3, 4]\n"
+        "        print(hub.mp_context.get_start_method())\n"
+    )
+    out = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", str(script)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "forkserver"
+    assert "DeprecationWarning" not in out.stderr

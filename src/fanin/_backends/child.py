@@ -25,7 +25,7 @@ from .._worker.logs import ChannelLogHandler, PrintCapture
 from .._worker.reporter import Reporter
 from .._worker.runjob import managed
 
-ORPHAN_CHECK = 2.0  # seconds an idle worker waits before checking that its parent lives
+ORPHAN_CHECK = 2.0  # seconds between checks that the hub's process lives
 
 
 INIT_FAILED = -1  # the job id of the message a worker sends when its initializer raised
@@ -34,7 +34,7 @@ INIT_FAILED = -1  # the job id of the message a worker sends when its initialize
 def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 log_level: int | None = None, capture_print: bool = False,
                 cancel_r: Any = None, initializer: Any = None, initargs: tuple[Any, ...] = (),
-                max_tasks: int | None = None) -> None:
+                max_tasks: int | None = None, hub_pid: int | None = None) -> None:
     # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
     # workers ignore SIGINT and are stopped by the hub instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -51,7 +51,9 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
         root.setLevel(log_level)
     if capture_print:
         sys.stdout = PrintCapture(report_q, sys.stdout)
-    parent = os.getppid()
+    # The hub's pid, not our parent's: under forkserver our parent is the fork server,
+    # which outlives a SIGKILLed hub.
+    parent = hub_pid if hub_pid is not None else os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), name="fanin-orphan-check",
                      daemon=True).start()
     if initializer is not None:
@@ -66,7 +68,7 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
         try:
             job = task_q.get(timeout=ORPHAN_CHECK)
         except queue.Empty:
-            if os.getppid() != parent:
+            if not _alive(parent):
                 return  # the hub's process is gone: do not linger as an orphan
             continue
         except (EOFError, OSError):
@@ -110,11 +112,21 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
         del payload
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists
+        return True
+    return True
+
+
 def _exit_with_parent(parent: int) -> None:
     """A worker busy in a long job must not outlive a hub process that was SIGKILLed."""
     while True:
         time.sleep(ORPHAN_CHECK)
-        if os.getppid() != parent:
+        if not _alive(parent):
             os._exit(1)
 
 

@@ -20,6 +20,7 @@ interrupted by ``interrupt_group``: a process job ends, or its worker is stopped
 from __future__ import annotations
 
 import itertools
+import os
 import pickle
 import threading
 import time
@@ -204,7 +205,7 @@ class ProcessBackend:
         proc = ctx.Process(
             target=worker_main,
             args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print,
-                  cancel_r, self._initializer, self._initargs, self._max_tasks),
+                  cancel_r, self._initializer, self._initargs, self._max_tasks, os.getpid()),
             name="fanin-worker",
             daemon=True,
         )

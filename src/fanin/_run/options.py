@@ -22,6 +22,17 @@ OnError = Literal["raise", "collect"]
 START_METHODS = ("fork", "spawn", "forkserver")
 
 
+def default_context() -> BaseContext:
+    """``forkserver`` where the platform has it (as Python 3.14 chose on POSIX), else the
+    platform's default. A hub runs threads (collector, renderer, pump) before it starts
+    worker processes; ``fork`` would copy a lock another thread holds at that moment into
+    the child, locked for good (Python 3.12+ warns about exactly this). ``fork`` stays
+    available: ``start_method="fork"``."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context()
+
+
 def positive_number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
             or value == float("inf"):
@@ -94,7 +105,9 @@ class HubOptions:
             raise ValueError(f"progress must be one of {MODES}, got {progress!r}")
         if isinstance(start_method, BaseContext):
             context = start_method  # a context object (the executors' mp_context=)
-        elif start_method is None or start_method in START_METHODS:
+        elif start_method is None:
+            context = default_context()
+        elif start_method in START_METHODS:
             context = multiprocessing.get_context(start_method)
         else:
             raise ValueError(f"start_method must be one of {START_METHODS}, got {start_method!r}")
