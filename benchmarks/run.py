@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from benchlib import common, endtoend, hotloop, latency, maincpu, scale
-from benchlib.sizes import MODES, WORKERS
+from benchlib import common, endtoend, hotloop, latency, maincpu, scale  # noqa: E402
+from benchlib.sizes import MODES, WORKERS  # noqa: E402
 
 CASES = {
     "hot_loop": hotloop.run,
@@ -161,8 +161,10 @@ def print_tables(doc: dict[str, Any]) -> None:
         for c in e2e["cells"]:
             w = c["median_wall_s"]
             t.add_row(f"{c['backend']} {c['item_us']:g} ({c['measured_item_us']:.2f})",
-                      f"{_f(c['fanin_overhead_pct'], '+.1f')} ({_f(c.get('fanin_overhead_min_pct'), '+.1f')})",
-                      f"{_f(c['tqdm_overhead_pct'], '+.1f')} ({_f(c.get('tqdm_overhead_min_pct'), '+.1f')})",
+                      f"{_f(c['fanin_overhead_pct'], '+.1f')} "
+                      f"({_f(c.get('fanin_overhead_min_pct'), '+.1f')})",
+                      f"{_f(c['tqdm_overhead_pct'], '+.1f')} "
+                      f"({_f(c.get('tqdm_overhead_min_pct'), '+.1f')})",
                       _f(c["fanin_cpu_overhead_pct"], "+.1f"), _f(c["tqdm_cpu_overhead_pct"], "+.1f"),
                       _f(c["fanin_vs_tqdm_wall"], ".3f"),
                       f"{w['fanin_on']:.3f}/{w['fanin_off']:.3f}",

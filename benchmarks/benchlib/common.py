@@ -116,7 +116,7 @@ class PtySink:
         self.master, self.slave = pty.openpty()
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.path = os.ttyname(self.slave)
-        self.file = open(self.slave, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        self.file = open(self.slave, "w", encoding="utf-8", closefd=False)
         self.bytes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="bench-drain", daemon=True)
@@ -143,7 +143,7 @@ class PtySink:
         os.close(self.slave)
         os.close(self.master)
 
-    def __enter__(self) -> PtySink:  # noqa: PYI034
+    def __enter__(self) -> PtySink:
         return self
 
     def __exit__(self, *exc: object) -> None:
