@@ -213,7 +213,8 @@ def print_tables(doc: dict[str, Any]) -> None:
     con.print(Text(f"fanin benchmarks ({doc['mode']}) · {m['cpu']} · {m['cores']} cores · "
                    f"Python {m['python']} · {m['os']} · fanin {m['versions']['fanin']} · rich "
                    f"{m['versions']['rich']} · tqdm {m['versions']['tqdm']} · psutil "
-                   f"{m['versions']['psutil']}", style="bold"))
+                   f"{m['versions']['psutil']} · mpire {m['versions'].get('mpire')} · atpbar "
+                   f"{m['versions'].get('atpbar')}", style="bold"))
 
     class _Table(Table):
         def add_row(self, *cells: Any, **kw: Any) -> None:
@@ -319,18 +320,21 @@ _TOOL_NAMES = {"fanin": "fanin Hub.map + advance()",
                "tqdm": "tqdm, bar per worker (position=, set_lock)",
                "atpbar": "atpbar", "mpire": "mpire map(progress_bar=True)",
                "bare": "bare stdlib pool"}
+_PEER_NAMES = {"fanin": "fanin Hub.map\n+ advance()", "tqdm": "tqdm, bar per\nworker",
+               "atpbar": "atpbar", "mpire": "mpire map(\nprogress_bar)"}
 
 
 def _print_peers(pe: dict[str, Any] | None, table: Any, con: Any) -> None:
     if not pe:
         return
     p = pe["params"]
-    cols = [(c["backend"], c["item_us"]) for c in pe["cells"]]
+    cols = sorted(((c["backend"], c["item_us"]) for c in pe["cells"]),
+                  key=lambda k: (k[0] != "process", k[1]))  # issue 13's column order
     by = {(c["backend"], c["item_us"]): c for c in pe["cells"]}
     cpu_key = ("process", 10.0) if ("process", 10.0) in by else (cols[-1] if cols else None)
-    heads = [f"{b}, {us:g} µs" for b, us in cols]
+    heads = [f"{b}, {us:g} µs\nmedian (fastest)" for b, us in cols]
     if cpu_key:
-        heads.append(f"main CPU s, {cpu_key[0]} {cpu_key[1]:g} µs (on/off)")
+        heads.append(f"main CPU s\n{cpu_key[0]} {cpu_key[1]:g} µs\non/off")
     t = table(f"peers (issue 13): {p['jobs']} workers, {p['jobs']} x {p['items_per_job']:,} items, "
               f"1 update/item, fresh process per run, drawing to a pty: wall overhead vs the "
               f"stdlib pool without progress, median of {p['pairs']} alternating pairs "
@@ -343,13 +347,13 @@ def _print_peers(pe: dict[str, Any] | None, table: Any, con: Any) -> None:
                 cells.append("-")
                 continue
             cells.append(f"{_f(x['overhead_pct'], '+.1f')} % ({_f(x['overhead_fastest_pct'], '+.1f')})"
-                         f" {_f(x['us_per_item_added'], '+.2f')} µs")
+                         f"\n{_f(x['us_per_item_added'], '+.2f')} µs/item")
         if cpu_key:
             x = by[cpu_key]["cells"].get(tool)
             cells.append(f"{x['main_cpu_on_s']:.3f}/{x['main_cpu_off_s']:.3f}" if x else "-")
         imp = [by[k]["cells"][tool]["import_ms"] for k in cols if tool in by[k]["cells"]]
         exact = all(by[k]["cells"][tool]["exact"] for k in cols if tool in by[k]["cells"])
-        t.add_row(_TOOL_NAMES.get(tool, tool), *cells, _f(max(imp) if imp else None, ".0f"),
+        t.add_row(_PEER_NAMES.get(tool, tool), *cells, _f(max(imp) if imp else None, ".0f"),
                   "yes" if exact else "NO")
     con.print(t)
     if p.get("missing_tools"):

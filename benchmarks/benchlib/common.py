@@ -100,6 +100,8 @@ def machine() -> dict[str, Any]:
             "rich": _version("rich"),
             "tqdm": _version("tqdm"),
             "psutil": _version("psutil"),
+            "mpire": _version("mpire"),
+            "atpbar": _version("atpbar"),
         },
     }
 

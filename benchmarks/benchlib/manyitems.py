@@ -72,12 +72,11 @@ def _fanin_process_map(fn: Any, items: list[int], chunksize: int) -> tuple[list[
     return list(fanin.process_map(fn, items, **kw)), shape
 
 
-def _hub_per_item(iters: int, items: list[int]) -> list[Any]:
+def _hub_per_item(jobs: list[tuple[int, int]]) -> list[Any]:
     import fanin
 
     from . import work
 
-    jobs = [(iters, x) for x in items]
     with fanin.Hub(backend="process", workers=WORKERS) as hub:
         return hub.map(work.many_item_rep, jobs)
 
@@ -97,6 +96,8 @@ def child(tool: str, n: int, iters: int, chunksize: int) -> dict[str, Any]:
     import_s = time.perf_counter() - t
     fn = functools.partial(work.many_item, iters)
     items = list(range(n))
+    per_item = tool == "fanin_old" or (tool == "fanin" and not fanin_one_liner())
+    jobs = [(iters, x) for x in items] if per_item else []
     shape = ""
     me = psutil.Process()
     c0, p0, t0 = me.cpu_times(), time.process_time(), time.perf_counter()
@@ -114,10 +115,10 @@ def child(tool: str, n: int, iters: int, chunksize: int) -> dict[str, Any]:
 
         with WorkerPool(n_jobs=WORKERS, start_method=multiprocessing.get_start_method()) as pool:
             results = pool.map(fn, items, progress_bar=True, chunk_size=chunksize)
-    elif tool == "fanin" and fanin_one_liner():
+    elif tool == "fanin" and not per_item:
         results, shape = _fanin_process_map(fn, items, chunksize)
-    elif tool in ("fanin", "fanin_old"):
-        results = _hub_per_item(iters, items)
+    elif per_item:
+        results = _hub_per_item(jobs)
         shape = "Hub(backend='process').map(fn(item, reporter), items)"
     else:
         raise ValueError(f"unknown tool {tool!r}")
@@ -150,8 +151,10 @@ def _cell(sink: Any, n: int, item_us: float, iters: int, reps: int, tools: list[
     if "fanin" in plan and not one_liner:
         if n > max_per_item:
             plan.remove("fanin")
-            notes["fanin"] = (f"skipped: no fanin.process_map in this tree, and the per-item "
-                              f"fallback is too slow above {max_per_item:,} items")
+            notes["fanin"] = ("skipped: no fanin.process_map in this tree, and the per-item "
+                              + (f"fallback is too slow above {max_per_item:,} items"
+                                 if max_per_item else "fallback is not run in this mode")
+                              + " (see the old-shape row)")
         else:
             notes["fanin"] = ("fallback: no fanin.process_map in this tree; Hub.map per item "
                               "(one job and task per item, no chunk size), 1 rep")

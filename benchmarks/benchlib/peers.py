@@ -104,18 +104,28 @@ def child(tool: str, backend: str, jobs: int, items: int, iters: int, shape: str
     """One measurement (in a fresh process): the tool's pattern, or the bare pool."""
     import psutil
 
+    from . import work as _work  # noqa: F401  (imported before the clock, like the tool)
+    from .common import system_busy_s
+
     t = time.perf_counter()
     importlib.import_module(_MODULE[tool])
     import_s = time.perf_counter() - t
     me = psutil.Process()
     work: list[Any] = ([(i, sleep_s) for i in range(jobs)] if shape == "sleep"
                        else [(i, items, iters) for i in range(jobs)])
+    s0 = system_busy_s()
     c0, p0, t0 = me.cpu_times(), time.process_time(), time.perf_counter()
     results = _run_tool(tool, backend, work, shape, iters)
     wall = time.perf_counter() - t0
     p1, c1 = time.process_time(), me.cpu_times()
+    s1 = system_busy_s()
     expected = jobs if shape == "sleep" else jobs * items
+    own = (c1.user + c1.system + c1.children_user + c1.children_system
+           - c0.user - c0.system - c0.children_user - c0.children_system)
     return {
+        # Cores kept busy by anything else during the window (/proc/stat ticks, 10 ms:
+        # only meaningful for runs of a second or more). Recorded, not acted on.
+        "foreign_load_cores": (s1 - s0 - own) / wall if wall > 0 else None,
         "wall_s": wall,
         "import_s": import_s,
         "main_cpu_s": (c1.user + c1.system) - (c0.user + c0.system),  # psutil, 10 ms ticks
@@ -143,7 +153,7 @@ def _pairs(sink: Any, sizes: Any, item_us: float, iters: int, backend: str,
                 runs[tool][mode].append(_fresh(sink, tool if mode == "on" else "bare", backend,
                                                jobs=WORKERS, items=sizes.peers_items,
                                                iters=iters))
-    per_item = WORKERS / (WORKERS * sizes.peers_items)  # wall delta -> per item per worker
+    per_item = 1 / sizes.peers_items  # wall delta -> per item on a worker's timeline
     cells: dict[str, Any] = {}
     for tool in tools:
         on, off = runs[tool]["on"], runs[tool]["off"]
@@ -159,6 +169,7 @@ def _pairs(sink: Any, sizes: Any, item_us: float, iters: int, backend: str,
             "main_cpu_clock_off_s": median(r["main_cpu_clock_s"] for r in off),
             "import_ms": 1e3 * median(r["import_s"] for r in on),
             "exact": all(r["exact"] for r in on + off),
+            "foreign_load_cores_max": max(r["foreign_load_cores"] or 0.0 for r in on + off),
             "runs": runs[tool],
         }
     return {"backend": backend, "item_us": item_us, "cells": cells}
@@ -222,5 +233,8 @@ def run(sizes: Any) -> dict[str, Any]:
     return {"params": {"workers": WORKERS, "jobs": WORKERS, "items_per_job": sizes.peers_items,
                        "pairs": sizes.peers_pairs, "item_us": list(sizes.peers_item_us),
                        "tools": tools, "missing_tools": missing, "pty_bytes_drawn": pty_bytes,
-                       "start_method": multiprocessing.get_start_method()},
+                       "start_method": multiprocessing.get_start_method(),
+                       "fanin_pattern": "with Hub(backend=b, workers=2) as hub: hub.map(job, "
+                                        "jobs); defaults on a terminal: Rich view, summary "
+                                        "table, psutil health"},
             "cells": cells, "whole_run_cpu": cpu}
