@@ -2,8 +2,8 @@
 
 Runs in: the caller's main thread; each case module says where its parts run. Prints Rich
 tables to the terminal and writes a JSON file (default ``benchmarks/results/latest.json``)
-with the machine next to every case. Modes: full (default, a few minutes), ``--quick``
-(under a minute), ``--smoke`` (tiny sizes, for ``tests/test_bench_smoke.py``; its figures
+with the machine next to every case. Modes: full (default, about 11 minutes), ``--quick``
+(about 2 minutes), ``--smoke`` (tiny sizes, for ``tests/test_bench_smoke.py``; its figures
 mean nothing). Timings on a shared machine are noisy: every figure is a median over
 repetitions, and tools are compared as ratios measured side by side in one run.
 """
