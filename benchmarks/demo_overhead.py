@@ -60,7 +60,7 @@ def main() -> None:
         m_on, m_off = statistics.median(on), statistics.median(off)
         print(f"{backend:8s} progress {m_on:.2f} s, --no-progress {m_off:.2f} s, "
               f"overhead {100 * (m_on / m_off - 1):+.1f}% (median of {reps}; "
-              f"on {['%.2f' % x for x in on]}, off {['%.2f' % x for x in off]})", flush=True)
+              f"on {[f'{x:.2f}' for x in on]}, off {[f'{x:.2f}' for x in off]})", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""fanin's throughput benchmarks (issue 3): ``python benchmarks/run.py [--quick] [--json PATH]``.
+"""fanin's benchmarks (issues 3, 13, 14): ``python benchmarks/run.py [--quick] [--json PATH]``.
 
 Runs in: the caller's main thread; each case module says where its parts run. Prints Rich
 tables to the terminal and writes a JSON file (default ``benchmarks/results/latest.json``)
-with the machine next to every case. Modes: full (default, a few minutes), ``--quick``
-(under a minute), ``--smoke`` (tiny sizes, for ``tests/test_bench_smoke.py``; its figures
+with the machine next to every case. Modes: full (default, about 11 minutes), ``--quick``
+(about 2 minutes), ``--smoke`` (tiny sizes, for ``tests/test_bench_smoke.py``; its figures
 mean nothing). Timings on a shared machine are noisy: every figure is a median over
 repetitions, and tools are compared as ratios measured side by side in one run.
 """
@@ -24,8 +24,18 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from benchlib import common, endtoend, hotloop, latency, maincpu, scale
-from benchlib.sizes import MODES, WORKERS
+from benchlib import (  # noqa: E402
+    common,
+    endtoend,
+    hotloop,
+    latency,
+    lifecycle,
+    maincpu,
+    manyitems,
+    peers,
+    scale,
+)
+from benchlib.sizes import MODES, WORKERS  # noqa: E402
 
 CASES = {
     "hot_loop": hotloop.run,
@@ -33,6 +43,9 @@ CASES = {
     "main_cpu": maincpu.run,
     "latency": latency.run,
     "scale": scale.run,
+    "peers": peers.run,
+    "many_items": manyitems.run,
+    "lifecycle": lifecycle.run,
 }
 SCHEMA = "fanin-bench/1"
 
@@ -46,7 +59,7 @@ def _target(tid: str, text: str, measured: float | None, limit: float, unit: str
     else:
         ok = measured >= limit if higher_is_better else measured <= limit
     return {"id": tid, "target": text, "measured": measured, "limit": limit, "unit": unit,
-            "met": ok}
+            "met": ok, "issue": int(tid.split()[0]) if tid.split()[0] in ("13", "14") else 3}
 
 
 def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,6 +121,74 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_target(f"5 scale frame gap p95 [{n}]",
                            "frames on time: p95 gap <= 1.5 refresh periods",
                            on.get("frame_gap_p95_ms"), 150.0, "ms"))
+    out.extend(_peer_targets(res.get("peers")))
+    out.extend(_many_targets(res.get("many_items")))
+    return out
+
+
+def _peer_targets(pe: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 13: fanin's overhead against tqdm's bar-per-worker, and main-process CPU."""
+    out: list[dict[str, Any]] = []
+    if not pe:
+        return out
+    for cell in pe["cells"]:
+        c, us, b = cell["cells"], cell["item_us"], cell["backend"]
+        fanin, tq = c.get("fanin"), c.get("tqdm")
+        if fanin is None or int(us) not in (1, 10):
+            continue
+        if tq is not None:
+            out.append(_target(f"13 peers {us:g}us [{b}] vs tqdm",
+                               f"overhead at {us:g} µs items <= tqdm's bar per worker "
+                               "(median of pairs)", fanin["overhead_pct"], tq["overhead_pct"],
+                               "%"))
+        if int(us) == 10 and b == "process":
+            out.append(_target(f"13 peers {us:g}us [{b}] < 3%", "overhead at 10 µs items < 3% "
+                               "on the process backend (median of pairs)",
+                               fanin["overhead_pct"], 3.0, "%"))
+    cpu = pe.get("whole_run_cpu") or {}
+    for name, limit, what in (("busy", 1.0, "2 busy workers"),
+                              ("idle", 0.5, "2 tasks that do not move")):
+        f = (cpu.get(name) or {}).get("fanin")
+        if f is not None and "above_bare_pct_core" in f:
+            out.append(_target(f"13 peers main CPU {name}",
+                               f"main CPU over a whole run, {what}: within {limit:g}% of a core "
+                               "of the bare pool", f["above_bare_pct_core"], limit, "%core"))
+    return out
+
+
+def _many_targets(mi: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 14: fanin's one-liner against the stdlib executor, tqdm and mpire."""
+    out: list[dict[str, Any]] = []
+    if not mi:
+        return out
+    fallback = "" if mi["params"]["fanin_process_map"] else " (per-item fallback)"
+    for cell in mi["cells"]:
+        n, us, rows = cell["n"], cell["item_us"], cell["rows"]
+        f = rows.get("fanin") or {}
+        wall = f.get("wall_s")
+        label = f"14 many {n // 1000}k x {us:g}us"
+        if n == 20_000 and us == 40:
+            out.append(_target(f"{label} vs stdlib{fallback}", "wall <= 1.05x stdlib "
+                               "ProcessPoolExecutor.map, same chunk size", f.get("vs_stdlib_wall"),
+                               1.05, "x"))
+            for peer in ("tqdm", "mpire"):
+                pw = (rows.get(peer) or {}).get("wall_s")
+                if pw:
+                    out.append(_target(f"{label} vs {peer}{fallback}",
+                                       f"no slower than {peer}", wall / pw if wall else None,
+                                       1.0, "x"))
+        if n == 200_000 and us == 0:
+            out.append(_target(f"{label} vs stdlib{fallback}", "wall <= 1.3x stdlib (pure "
+                               "dispatch)", f.get("vs_stdlib_wall"), 1.3, "x"))
+        if n == 200_000:
+            out.append(_target(f"{label} main CPU{fallback}", "main CPU during the map < 5% of "
+                               "a core above the stdlib executor's",
+                               f.get("main_cpu_above_stdlib_pct_core"), 5.0, "%core"))
+    old = (mi.get("old_shape") or {}).get("rows", {}).get("fanin_old")
+    if old and mi["old_shape"]["n"] == 20_000:
+        out.append(_target("14 old shape 20k x 0us", "hub.map of 20,000 one-item jobs >= 10x "
+                           "faster than issue 14's 12.1 s (another machine)", old.get("wall_s"),
+                           1.21, "s"))
     return out
 
 
@@ -132,7 +213,8 @@ def print_tables(doc: dict[str, Any]) -> None:
     con.print(Text(f"fanin benchmarks ({doc['mode']}) · {m['cpu']} · {m['cores']} cores · "
                    f"Python {m['python']} · {m['os']} · fanin {m['versions']['fanin']} · rich "
                    f"{m['versions']['rich']} · tqdm {m['versions']['tqdm']} · psutil "
-                   f"{m['versions']['psutil']}", style="bold"))
+                   f"{m['versions']['psutil']} · mpire {m['versions'].get('mpire')} · atpbar "
+                   f"{m['versions'].get('atpbar')}", style="bold"))
 
     class _Table(Table):
         def add_row(self, *cells: Any, **kw: Any) -> None:
@@ -161,8 +243,10 @@ def print_tables(doc: dict[str, Any]) -> None:
         for c in e2e["cells"]:
             w = c["median_wall_s"]
             t.add_row(f"{c['backend']} {c['item_us']:g} ({c['measured_item_us']:.2f})",
-                      f"{_f(c['fanin_overhead_pct'], '+.1f')} ({_f(c.get('fanin_overhead_min_pct'), '+.1f')})",
-                      f"{_f(c['tqdm_overhead_pct'], '+.1f')} ({_f(c.get('tqdm_overhead_min_pct'), '+.1f')})",
+                      f"{_f(c['fanin_overhead_pct'], '+.1f')} "
+                      f"({_f(c.get('fanin_overhead_min_pct'), '+.1f')})",
+                      f"{_f(c['tqdm_overhead_pct'], '+.1f')} "
+                      f"({_f(c.get('tqdm_overhead_min_pct'), '+.1f')})",
                       _f(c["fanin_cpu_overhead_pct"], "+.1f"), _f(c["tqdm_cpu_overhead_pct"], "+.1f"),
                       _f(c["fanin_vs_tqdm_wall"], ".3f"),
                       f"{w['fanin_on']:.3f}/{w['fanin_off']:.3f}",
@@ -215,15 +299,139 @@ def print_tables(doc: dict[str, Any]) -> None:
                       _f(x.get("fps")), _f(x.get("frame_gap_p95_ms")),
                       _f(x.get("frame_gap_max_ms")))
         con.print(t)
+    _print_peers(doc.get("peers"), table, con)
+    _print_many(doc.get("many_items"), table, con)
+    _print_lifecycle(doc.get("lifecycle"), table, con)
     tg = doc.get("targets")
-    if tg:
-        t = table("issue 3 targets", "target", "measured", "limit", "met")
-        for x in tg:
+    for title, ids in (("issue 3 targets", (3,)), ("issue 13 and 14 targets", (13, 14))):
+        rows = [x for x in tg or () if x.get("issue", 3) in ids]
+        if not rows:
+            continue
+        t = table(title, "target", "measured", "limit", "met")
+        for x in rows:
             met = {True: Text("met", "green"), False: Text("MISSED", "bold red"),
                    None: Text("-")}[x["met"]]
             t.add_row(f"{x['id']}: {x['target']}", f"{_f(x['measured'], '.3g')} {x['unit']}",
                       f"{_f(x['limit'], '.3g')}", met)
         con.print(t)
+
+
+_TOOL_NAMES = {"fanin": "fanin Hub.map + advance()",
+               "tqdm": "tqdm, bar per worker (position=, set_lock)",
+               "atpbar": "atpbar", "mpire": "mpire map(progress_bar=True)",
+               "bare": "bare stdlib pool"}
+_PEER_NAMES = {"fanin": "fanin Hub.map\n+ advance()", "tqdm": "tqdm, bar per\nworker",
+               "atpbar": "atpbar", "mpire": "mpire map(\nprogress_bar)"}
+
+
+def _print_peers(pe: dict[str, Any] | None, table: Any, con: Any) -> None:
+    if not pe:
+        return
+    p = pe["params"]
+    cols = sorted(((c["backend"], c["item_us"]) for c in pe["cells"]),
+                  key=lambda k: (k[0] != "process", k[1]))  # issue 13's column order
+    by = {(c["backend"], c["item_us"]): c for c in pe["cells"]}
+    cpu_key = ("process", 10.0) if ("process", 10.0) in by else (cols[-1] if cols else None)
+    heads = [f"{b}, {us:g} µs\nmedian (fastest)" for b, us in cols]
+    if cpu_key:
+        heads.append(f"main CPU s\n{cpu_key[0]} {cpu_key[1]:g} µs\non/off")
+    t = table(f"peers (issue 13): {p['jobs']} workers, {p['jobs']} x {p['items_per_job']:,} items, "
+              f"1 update/item, fresh process per run, drawing to a pty: wall overhead vs the "
+              f"stdlib pool without progress, median of {p['pairs']} alternating pairs "
+              "(fastest-of), µs/item added", "tool", *heads, "import ms", "exact")
+    for tool in p["tools"]:
+        cells = []
+        for key in cols:
+            x = by[key]["cells"].get(tool)
+            if x is None:
+                cells.append("-")
+                continue
+            cells.append(f"{_f(x['overhead_pct'], '+.1f')} % ({_f(x['overhead_fastest_pct'], '+.1f')})"
+                         f"\n{_f(x['us_per_item_added'], '+.2f')} µs/item")
+        if cpu_key:
+            x = by[cpu_key]["cells"].get(tool)
+            cells.append(f"{x['main_cpu_on_s']:.3f}/{x['main_cpu_off_s']:.3f}" if x else "-")
+        imp = [by[k]["cells"][tool]["import_ms"] for k in cols if tool in by[k]["cells"]]
+        exact = all(by[k]["cells"][tool]["exact"] for k in cols if tool in by[k]["cells"])
+        t.add_row(_PEER_NAMES.get(tool, tool), *cells, _f(max(imp) if imp else None, ".0f"),
+                  "yes" if exact else "NO")
+    con.print(t)
+    if p.get("missing_tools"):
+        con.print(f"peers not installed (left out): {', '.join(p['missing_tools'])}")
+    cpu = pe.get("whole_run_cpu")
+    if cpu:
+        t = table(f"peers: main-process CPU over a whole run, % of one core (psutil; ns clock): "
+                  f"2 process workers busy {cpu['busy_target_s']:g} s (10 µs items, 1 update "
+                  f"each) / 2 tasks sleeping {cpu['idle_sleep_s']:g} s", "tool", "busy %core",
+                  "busy above bare", "idle %core", "idle above bare", "wall s busy/idle")
+        for tool in cpu.get("busy", {}):
+            b, i = cpu["busy"][tool], cpu["idle"].get(tool, {})
+            t.add_row(_TOOL_NAMES.get(tool, tool),
+                      f"{_f(b['pct_core'], '.2f')} ({_f(b['pct_core_clock'], '.2f')})",
+                      _f(b.get("above_bare_pct_core"), "+.2f"),
+                      f"{_f(i.get('pct_core'), '.2f')} ({_f(i.get('pct_core_clock'), '.2f')})",
+                      _f(i.get("above_bare_pct_core"), "+.2f"),
+                      f"{_f(b['wall_s'], '.2f')}/{_f(i.get('wall_s'), '.2f')}")
+        con.print(t)
+
+
+def _print_many(mi: dict[str, Any] | None, table: Any, con: Any) -> None:
+    if not mi:
+        return
+    p = mi["params"]
+    t = table(f"many items (issue 14): {p['workers']} processes, chunk size "
+              f"{p['chunksize_rule']} for all, median of {p['reps']} (fastest-of), fresh process "
+              "per run", "items x µs", "tool", "wall s", "vs stdlib", "main CPU %core",
+              "above stdlib", "chunk", "equal", "note")
+    names = {"stdlib": "ProcessPoolExecutor.map", "tqdm": "tqdm process_map",
+             "mpire": "mpire WorkerPool.map", "fanin_old": "fanin Hub.map per item",
+             "fanin": "fanin.process_map" if p["fanin_process_map"] else "fanin Hub.map per item"}
+    for cell in [*mi["cells"], mi["old_shape"]]:
+        for tool, x in cell["rows"].items():
+            name = names.get(tool, tool)
+            label = f"{cell['n']:,} x {cell['item_us']:g}"
+            if x.get("skipped"):
+                t.add_row(label, name, "-", "-", "-", "-", "-", "-", x.get("tag", ""))
+                continue
+            t.add_row(label, name, f"{x['wall_s']:.3f} ({x['wall_min_s']:.3f})",
+                      _f(x.get("vs_stdlib_wall"), ".2f"), _f(x["main_cpu_pct_core"], ".1f"),
+                      _f(x.get("main_cpu_above_stdlib_pct_core"), "+.1f"),
+                      str(x["chunksize"] or "-"),
+                      {True: "yes", False: "NO"}.get(x.get("results_equal"), "-"),
+                      x.get("tag", ""))
+    con.print(t)
+    notes = {x["note"] for c in mi["cells"] for x in c["rows"].values() if x.get("note")}
+    for note in sorted(notes):
+        con.print(f"  {note}")
+
+
+def _print_lifecycle(lc: dict[str, Any] | None, table: Any, con: Any) -> None:
+    if not lc:
+        return
+    p = lc["params"]
+    backends = [b for b in ("process", "thread") if b in lc]
+    t = table(f"lifecycle (issue 13): {p['jobs']} x {p['items_per_job']:,} items x "
+              f"{p['item_us']} µs on {p['workers']} workers, Rich on a pty, fresh process, "
+              f"median of {p['reps']}: ms", "phase", *backends)
+    for phase in lifecycle.PHASES:
+        t.add_row(phase, *(_f(lc[b]["ms"][phase], ".1f") for b in backends))
+    for k in lc[backends[0]]["main_cpu_ms"]:
+        t.add_row(f"main CPU ms: {k}", *(_f(lc[b]["main_cpu_ms"][k], ".1f") for b in backends))
+    t.add_row("frames drawn in steady state", *(_f(lc[b]["steady_writes"], ".0f") for b in backends))
+    con.print(t)
+    for b in backends:
+        prof = lc[b]["profile"]
+        t = table(f"lifecycle profile [{b}], main process, all threads, timer "
+                  f"{prof['timer']}, Python {prof['python']}: top own time", "function",
+                  "calls", "own ms", "cum ms")
+        for r in prof["top_tottime"][:10]:
+            t.add_row(r["function"], str(r["ncalls"]), _f(1e3 * r["tottime_s"], ".1f"),
+                      _f(1e3 * r["cumtime_s"], ".1f"))
+        con.print(t)
+        areas = ", ".join(f"{k} {1e3 * v:.1f}" for k, v in list(prof["areas_tottime_s"].items())[:8])
+        threads = ", ".join(f"{k} {1e3 * v:.1f}" for k, v in prof["threads_tottime_s"].items())
+        con.print(f"  own ms by area: {areas}")
+        con.print(f"  own ms by thread: {threads}")
 
 
 def _clean(x: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Smoke test for the benchmark suite (issue 3): it runs and writes well-formed results.
+"""Smoke test for the benchmark suite (issues 3, 13, 14): it runs and writes well-formed results.
 
 Runs in: the test process, which starts ``benchmarks/run.py --smoke`` as a subprocess.
 Asserts only shape, never timings: the figures of a smoke run mean nothing.
@@ -46,7 +46,8 @@ def test_benchmarks_smoke(tmp_path: Path) -> None:
     for key in ("cpu", "cores", "python", "os", "versions"):
         assert key in doc["machine"]
     assert set(doc["machine"]["versions"]) >= {"fanin", "rich", "tqdm", "psutil"}
-    cases = ("hot_loop", "end_to_end", "main_cpu", "latency", "scale")
+    cases = ("hot_loop", "end_to_end", "main_cpu", "latency", "scale", "peers", "many_items",
+             "lifecycle")
     for case in cases:
         assert doc[case]["machine"] == doc["machine"], case
     rows = doc["hot_loop"]["rows"]
@@ -69,3 +70,35 @@ def test_benchmarks_smoke(tmp_path: Path) -> None:
     for t in doc["targets"]:
         assert {"id", "target", "measured", "limit", "unit", "met"} <= set(t)
     assert "issue 3 targets" in proc.stdout  # the Rich table was printed
+    _check_new_cases(doc)
+    assert "issue 13 and 14 targets" in proc.stdout
+
+
+def _check_new_cases(doc: dict) -> None:
+    pe = doc["peers"]
+    assert {"fanin", "tqdm"} <= set(pe["params"]["tools"])
+    assert {(c["backend"], c["item_us"]) for c in pe["cells"]} == {("process", 10), ("thread", 10)}
+    for cell in pe["cells"]:
+        assert set(cell["cells"]) == set(pe["params"]["tools"])
+        for x in cell["cells"].values():
+            assert x["exact"] is True
+            assert {"overhead_pct", "overhead_fastest_pct", "us_per_item_added",
+                    "main_cpu_on_s", "main_cpu_off_s"} <= set(x)
+            assert len(x["runs"]["on"]) == len(x["runs"]["off"]) == pe["params"]["pairs"]
+    for shape in ("busy", "idle"):
+        rows = pe["whole_run_cpu"][shape]
+        assert {"bare", "fanin", "tqdm"} <= set(rows)
+        assert all(r["exact"] for r in rows.values())
+        assert rows["fanin"]["above_bare_pct_core"] is not None
+    mi = doc["many_items"]
+    assert {"stdlib", "fanin", "tqdm"} <= set(mi["params"]["tools"])
+    for cell in [*mi["cells"], mi["old_shape"]]:
+        for tool, row in cell["rows"].items():
+            if not row.get("skipped"):
+                assert row["results_equal"] is True, (cell["n"], tool)
+    assert set(mi["old_shape"]["rows"]) == {"stdlib", "fanin_old"}
+    lc = doc["lifecycle"]
+    for backend in ("process", "thread"):
+        assert {"hub_start", "pool_start", "first_frame", "steady", "summary",
+                "total"} <= set(lc[backend]["ms"])
+        assert lc[backend]["profile"]["top_tottime"]

@@ -100,6 +100,8 @@ def machine() -> dict[str, Any]:
             "rich": _version("rich"),
             "tqdm": _version("tqdm"),
             "psutil": _version("psutil"),
+            "mpire": _version("mpire"),
+            "atpbar": _version("atpbar"),
         },
     }
 
@@ -112,12 +114,15 @@ class PtySink:
     (worker processes do, so it also works under spawn). ``bytes`` counts what was drawn.
     """
 
+    TAIL = 8192
+
     def __init__(self, cols: int = COLS, rows: int = ROWS) -> None:
         self.master, self.slave = pty.openpty()
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.path = os.ttyname(self.slave)
-        self.file = open(self.slave, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        self.file = open(self.slave, "w", encoding="utf-8", closefd=False)
         self.bytes = 0
+        self.tail = b""  # the last TAIL bytes drawn (a crashed child's traceback lands here)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="bench-drain", daemon=True)
         self._thread.start()
@@ -127,7 +132,9 @@ class PtySink:
             try:
                 ready, _, _ = select.select([self.master], [], [], 0.1)
                 if ready:
-                    self.bytes += len(os.read(self.master, 1 << 16))
+                    data = os.read(self.master, 1 << 16)
+                    self.bytes += len(data)
+                    self.tail = (self.tail + data)[-self.TAIL:]
             except OSError:
                 return
 
@@ -143,7 +150,7 @@ class PtySink:
         os.close(self.slave)
         os.close(self.master)
 
-    def __enter__(self) -> PtySink:  # noqa: PYI034
+    def __enter__(self) -> PtySink:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -357,6 +364,48 @@ class Sampler:
         self._thread.join(5)
         self._rss()
         return self.result
+
+
+# -- one measurement in a fresh interpreter -------------------------------------------------
+BENCH_DIR = Path(__file__).resolve().parent.parent  # benchmarks/, holds the benchlib package
+
+
+def run_fresh(target: str, args: dict[str, Any], sink: PtySink, timeout: float = 600.0
+              ) -> dict[str, Any]:
+    """Run ``target`` (``"benchlib.module:function"``) with ``**args`` in a new Python process.
+
+    The child's stdout and stderr are the pseudo-terminal's slave side, so every tool draws
+    where it would by default (tqdm, mpire and fanin to stderr, atpbar to stdout) onto a
+    terminal of COLS x ROWS; its stdin is /dev/null. The function's JSON-able return value
+    comes back through a file. Raises RuntimeError with the child's traceback (or the tail
+    of what it drew) when it fails.
+    """
+    import json
+    import tempfile
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(BENCH_DIR), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor",
+                "COLUMNS": str(COLS), "LINES": str(ROWS)})
+    fd, out = tempfile.mkstemp(prefix="fanin-bench-", suffix=".json")
+    os.close(fd)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchlib.child", target, json.dumps(args), out],
+            stdin=subprocess.DEVNULL, stdout=sink.slave, stderr=sink.slave, env=env,
+            cwd=str(BENCH_DIR), timeout=timeout, check=False)
+        with open(out, encoding="utf-8") as f:
+            text = f.read()
+        doc = json.loads(text) if text.strip() else None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(out)
+    if doc is None or "error" in doc:
+        detail = (doc or {}).get("error") or sink.tail.decode("utf-8", "replace")[-3000:]
+        raise RuntimeError(f"{target}({args}) failed in a fresh process "
+                           f"(exit {proc.returncode}):\n{detail}")
+    return dict(doc["result"])
 
 
 def progress_note(msg: str) -> None:

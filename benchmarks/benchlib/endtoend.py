@@ -19,6 +19,7 @@ machine disturbs less).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -40,7 +41,7 @@ FOREIGN_LIMIT = 0.10  # cores of other load during a timed run before it is run 
 ATTEMPTS = 3
 
 
-def per_item_seconds(iters: int, budget: float = 0.05) -> float:
+def per_item_seconds(iters: int, budget: float = 0.05, fn: Callable[[int], Any] = spin) -> float:
     """CPU cost of one ``spin(iters)`` call, call overhead included.
 
     Thread CPU time, not wall time: other load on a shared machine must not shrink the
@@ -50,20 +51,20 @@ def per_item_seconds(iters: int, budget: float = 0.05) -> float:
     while True:
         t0 = time.thread_time()
         for _ in range(k):
-            spin(iters)
+            fn(iters)
         dt = time.thread_time() - t0
         if dt >= budget or k >= 1 << 24:
             return dt / k
         k *= 4
 
 
-def iters_for(item_us: float) -> int:
+def iters_for(item_us: float, fn: Callable[[int], Any] = spin) -> int:
     """Spin iterations whose call takes about ``item_us`` (calibrated twice: CPUs warm up)."""
     if item_us <= 0:
         return 0
     iters = 1000
     for _ in range(2):
-        iters = max(1, round(iters * item_us * 1e-6 / per_item_seconds(iters)))
+        iters = max(1, round(iters * item_us * 1e-6 / per_item_seconds(iters, fn=fn)))
     return iters
 
 
