@@ -88,3 +88,26 @@ def test_default_start_method_does_not_fork_a_threaded_process(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "forkserver"
     assert "DeprecationWarning" not in out.stderr
+
+
+def test_events_file_is_opened_safely(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / "run.jsonl"
+    link.symlink_to(target)
+    with pytest.raises(ValueError, match="events file"):
+        fanin.Hub(progress="off", events=link).start()
+    with pytest.raises(ValueError, match="events file"):
+        fanin.Hub(progress="off", events=link, overwrite_events=True).start()
+    assert target.read_text() == "keep me"  # never followed, never truncated
+    existing = tmp_path / "old.jsonl"
+    existing.write_text("old run\n")
+    with pytest.raises(ValueError, match="already exists"):
+        fanin.Hub(progress="off", events=existing).start()
+    with fanin.Hub(progress="off", events=existing, overwrite_events=True) as hub:
+        hub.map(workers.count_to, [3])
+    assert "old run" not in existing.read_text()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="events file"):  # no reader: fails, never blocks
+        fanin.Hub(progress="off", events=fifo, overwrite_events=True).start()

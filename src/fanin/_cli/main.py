@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fail-job", type=int, action="append", default=[], metavar="N",
                       help="make job N (1-based) raise halfway, to see failure handling")
     demo.add_argument("--events", metavar="FILE", default=None,
-                      help="write task events and 1 s snapshots as JSON lines to FILE")
+                      help="write task events and 1 s snapshots as JSON lines to FILE "
+                           "(a new file; see --overwrite-events)")
+    demo.add_argument("--overwrite-events", action="store_true",
+                      help="let --events replace an existing file")
     demo.add_argument("--log-every", type=_positive_float, default=5.0, metavar="SEC",
                       help="plain mode: seconds between status lines per task (default: 5)")
     demo.add_argument("--log-jobs", action="store_true",
@@ -135,6 +138,7 @@ def demo(args: argparse.Namespace) -> int:
         hub = Hub(backend=args.backend, workers=args.workers, progress=progress,
                   refresh=args.refresh, start_method=args.start_method, title=title,
                   address=args.address, events=args.events, log_every=args.log_every,
+                  overwrite_events=args.overwrite_events,
                   summary=args.summary)
         hub.start()
         # The clock measures the batch job (pool start included), not importing Rich.

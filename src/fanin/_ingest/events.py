@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import stat
 import threading
 import time
 from typing import IO, Any
@@ -24,14 +25,38 @@ from .._wire import FINAL_STATUSES, RUNNING, LogRecord
 SNAPSHOT_EVERY = 1.0  # seconds
 
 
+def open_events_file(path: str | os.PathLike[str], overwrite: bool) -> IO[str]:
+    """Open safely: never through a symlink, never a FIFO or device (no blocking open), and
+    never over an existing file unless asked (``overwrite``)."""
+    name = os.fspath(path)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0) | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        if overwrite and os.path.islink(name):
+            raise OSError(f"{name!r} is a symbolic link")
+        fd = os.open(name, flags, 0o644)
+    except FileExistsError:
+        raise ValueError(f"the events file {name!r} already exists; remove it, pick another "
+                         "path, or pass overwrite_events=True") from None
+    except OSError as exc:
+        raise ValueError(f"cannot open the events file {name!r}: {exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"the events file {name!r} is not a regular file")
+        os.set_blocking(fd, True)
+        return open(fd, "w", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class EventsWriter:
     def __init__(self, path: str | os.PathLike[str], state: ProgressState, lock: threading.Lock,
-                 every: float = SNAPSHOT_EVERY) -> None:
-        try:
-            self._file: IO[str] = open(path, "w", encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot open the events file {os.fspath(path)!r}: {exc}") from exc
+                 every: float = SNAPSHOT_EVERY, overwrite: bool = False) -> None:
+        self._file: IO[str] = open_events_file(path, overwrite)
         self.path = path
+        self.failed_writes = 0
+        self.first_error: str | None = None
         self.state = state
         self.lock = lock
         self.every = every
@@ -94,8 +119,10 @@ class EventsWriter:
             self._file.write(json.dumps(record, default=str) + "\n")
             self._file.flush()
             self.written += 1
-        except (OSError, ValueError):
-            pass  # a full disk must not stop the run
+        except (OSError, ValueError) as exc:  # a full disk must not stop the run
+            self.failed_writes += 1
+            if self.first_error is None:
+                self.first_error = f"{type(exc).__name__}: {exc}"
 
 
 def _task_record(ts: TaskState, kind: str | None = None) -> dict[str, Any]:

@@ -72,6 +72,7 @@ class HubOptions:
     capture_print: bool
     stall_after: float  # seconds
     health: bool
+    overwrite_events: bool  # the events file may replace an existing file
     worker_options: dict[str, Any]  # backend knobs of the stdlib executors (see BackendConfig)
 
     @classmethod
@@ -97,6 +98,7 @@ class HubOptions:
         stall_after: Any = 30.0,
         health: bool = True,
         worker_options: dict[str, Any] | None = None,
+        overwrite_events: bool = False,
     ) -> HubOptions:
         require(backend)
         if address is not None and backend != "dask":
@@ -131,4 +133,5 @@ class HubOptions:
             stall_after=positive_number("stall_after", stall_after),
             health=bool(health),
             worker_options=dict(worker_options or {}),
+            overwrite_events=bool(overwrite_events),
         )

@@ -9,13 +9,16 @@ function it is given.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._display.choose import choose_view, is_drawing, summary_view
 from .._display.render import RenderThread, View
+from .._errors import FaninWarning
 from .._ingest.collector import Collector
 from .._ingest.events import EventsWriter
 from .._ingest.health import HealthSampler
@@ -52,7 +55,8 @@ class Pipeline:
         view = o.view or choose_view(o.progress, o.file, log_every=o.log_every, clock=o.clock,
                                      title=o.title, stall_after=o.stall_after)
         if o.events is not None:  # fails here, clearly, if the path is not writable
-            self._events = EventsWriter(o.events, self.state, self.lock)
+            self._events = EventsWriter(o.events, self.state, self.lock,
+                                        overwrite=o.overwrite_events)
         self.view = view
         on_event = getattr(view, "on_event", None)
         if on_event is not None:
@@ -85,6 +89,10 @@ class Pipeline:
             views = self.state.all_views() if self._want_summary() else None
         if self._events is not None:
             self._events.stop(final=snap)
+            if self._events.failed_writes:
+                warnings.warn(f"fanin: {self._events.failed_writes} records could not be written "
+                              f"to the events file {os.fspath(self._events.path)!r} "
+                              f"({self._events.first_error})", FaninWarning, stacklevel=3)
         if self._render is not None and self.view is not None:
             summary = None
             if views is not None:
