@@ -6,27 +6,48 @@ draws with Rich. The layers, lowest first: ``_wire``/``_errors``/``_text`` (the 
 ``_worker`` (reporter, flusher, logs), ``_ingest`` (pump, collector, state, events, health),
 ``_display`` and ``_backends`` (side by side, never importing each other), ``_run`` (hub,
 pipeline, failure policy), ``_integrations``, ``_cli``.
+
+Names are imported on first use (PEP 562): a worker process imports only the worker side
+(measured: ``import fanin`` went from ~160 ms to ~1 ms; every spawned worker pays it).
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from ._errors import FaninError, FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
-from ._ingest.state import Snapshot, TaskView
-from ._integrations.executor import ProcessPoolExecutor, ProgressExecutor, ThreadPoolExecutor
-from ._integrations.maps import process_map, thread_map
-from ._integrations.pool import Pool
-from ._integrations.track import track
-from ._run.hub import Hub
-from ._run.policy import Failure
-from ._worker.current import current
-from ._worker.reporter import Reporter
+if TYPE_CHECKING:
+    from ._errors import FaninError, FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
+    from ._ingest.state import Snapshot, TaskView
+    from ._integrations.executor import ProcessPoolExecutor, ProgressExecutor, ThreadPoolExecutor
+    from ._integrations.maps import process_map, thread_map
+    from ._integrations.pool import Pool
+    from ._integrations.track import track
+    from ._run.hub import Hub
+    from ._run.policy import Failure
+    from ._worker.current import current
+    from ._worker.reporter import Reporter
 
-try:
-    __version__ = version("fanin")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+_EXPORTS = {
+    "Failure": "._run.policy",
+    "FaninError": "._errors",
+    "FaninWarning": "._errors",
+    "Hub": "._run.hub",
+    "Pool": "._integrations.pool",
+    "ProcessPoolExecutor": "._integrations.executor",
+    "ProgressExecutor": "._integrations.executor",
+    "RemoteTraceback": "._errors",
+    "Reporter": "._worker.reporter",
+    "Snapshot": "._ingest.state",
+    "TaskCancelled": "._errors",
+    "TaskView": "._ingest.state",
+    "ThreadPoolExecutor": "._integrations.executor",
+    "WorkerDied": "._errors",
+    "current": "._worker.current",
+    "process_map": "._integrations.maps",
+    "thread_map": "._integrations.maps",
+    "track": "._integrations.track",
+}
 
 __all__ = [
     "Failure",
@@ -49,3 +70,24 @@ __all__ = [
     "thread_map",
     "track",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(import_module(module, __name__), name)
+        globals()[name] = value  # next time, a plain attribute
+        return value
+    if name == "__version__":
+        # The version lives in pyproject.toml only.
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("fanin")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module 'fanin' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -7,11 +7,13 @@ failing map never cancels another caller's work on the same hub.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 from .._backends import FAIL_FAST
 from .._errors import TaskCancelled
@@ -107,6 +109,8 @@ async def asettle(futures: Sequence[asyncio.Future[Any]], group: Group,
                   sync: Callable[[], Awaitable[object]]) -> None:
     """``settle`` for the event loop (fail-fast). Futures are asyncio tasks or wrapped
     ``concurrent.futures`` futures; cancelling an unfinished one cancels what it wraps."""
+    import asyncio  # here: most runs never use asyncio, and it costs ~20 ms to import
+
     try:
         if futures:
             await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
