@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
@@ -55,6 +56,9 @@ class _HubExecutor(Executor):
         self._futures: set[Future[Any]] = set()
         self._closer: threading.Thread | None = None
         self._group: CallGroup | None = None
+        # Dropped without shutdown(): its hub still closes once the work it has is done
+        # (the hub's threads would otherwise run until the interpreter exits).
+        weakref.finalize(self, _close_when_done, self._hub, self._futures)
 
     @property
     def hub(self) -> Hub:
@@ -164,6 +168,18 @@ class _HubExecutor(Executor):
             return False
         self.shutdown(wait=True)
         return False
+
+
+def _close_when_done(hub: Hub, futures: set[Future[Any]]) -> None:
+    # On a thread of its own: the collection that runs this may happen on one of the
+    # hub's own threads, which close() joins.
+    pending = [f for f in list(futures) if not f.done()]
+
+    def finish() -> None:
+        wait_futures(pending)
+        hub.close()
+
+    threading.Thread(target=finish, name="fanin-executor-shutdown").start()
 
 
 def _results(futures: list[Future[Any]], end: float | None) -> Iterator[Any]:
