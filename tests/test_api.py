@@ -12,7 +12,7 @@ def test_exported_names_are_pinned():
     assert set(fanin.__all__) == {
         "Failure", "FaninError", "FaninWarning", "Hub", "ProgressExecutor", "RemoteTraceback",
         "Reporter", "Snapshot", "TaskCancelled", "TaskView", "WorkerDied", "__version__",
-        "current", "process_map", "thread_map", "track",
+        "current", "process_map", "thread_map", "tqdm", "track", "trange",
     }
 
 

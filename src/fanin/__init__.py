@@ -16,6 +16,7 @@ from ._errors import FaninError, FaninWarning, RemoteTraceback, TaskCancelled, W
 from ._ingest.state import Snapshot, TaskView
 from ._integrations.executor import ProgressExecutor
 from ._integrations.maps import process_map, thread_map
+from ._integrations.tqdm import tqdm, trange
 from ._integrations.track import track
 from ._run.hub import Hub
 from ._run.policy import Failure
@@ -43,5 +44,7 @@ __all__ = [
     "current",
     "process_map",
     "thread_map",
+    "tqdm",
     "track",
+    "trange",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
@@ -16,6 +17,7 @@ from typing import IO, Any, Literal
 from .._backends import BackendName, require
 from .._display.choose import MODES, ProgressMode
 from .._display.render import View
+from .._errors import FaninWarning
 from .._worker.flusher import DEFAULT_FLUSH_INTERVAL
 
 OnError = Literal["raise", "collect"]
@@ -61,6 +63,11 @@ class HubOptions:
     capture_print: bool
     stall_after: float  # seconds
     health: bool
+    redirect: bool  # while Rich draws: this process's stdout/stderr and logging above the bars
+    tqdm: bool  # tqdm bars created inside jobs become sub-tasks of the job
+    overall: bool  # the overall bar and the task-count line
+    transient: bool  # remove the bars at the end
+    leave: bool = False  # internal (fanin.track): the loop's own bar stays after it ends
 
     @classmethod
     def build(
@@ -84,12 +91,21 @@ class HubOptions:
         capture_print: bool = False,
         stall_after: Any = 30.0,
         health: bool = True,
+        redirect: bool = True,
+        disable: bool = False,
+        tqdm: bool = False,
+        overall: bool = True,
+        transient: bool = False,
+        leave: bool = False,
     ) -> HubOptions:
         require(backend)
+        if disable:
+            progress = "off"
         if address is not None and backend != "dask":
             raise ValueError(f"address is for backend='dask', got backend={backend!r}")
         if progress not in MODES:
             raise ValueError(f"progress must be one of {MODES}, got {progress!r}")
+        progress = progress_from_env(progress)
         if start_method is not None and start_method not in START_METHODS:
             raise ValueError(f"start_method must be one of {START_METHODS}, got {start_method!r}")
         return cls(
@@ -111,4 +127,26 @@ class HubOptions:
             capture_print=bool(capture_print),
             stall_after=positive_number("stall_after", stall_after),
             health=bool(health),
+            redirect=bool(redirect),
+            tqdm=bool(tqdm),
+            overall=bool(overall),
+            transient=bool(transient),
+            leave=bool(leave),
         )
+
+
+ENV_VAR = "FANIN_PROGRESS"
+
+
+def progress_from_env(progress: ProgressMode) -> ProgressMode:
+    """``FANIN_PROGRESS=off|plain|rich|auto`` overrides the code's choice, like tqdm's
+    ``TQDM_DISABLE``: switch the display of a program you cannot edit. A bad value warns
+    and is ignored (the work must not fail over a display setting)."""
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    if not value:
+        return progress
+    if value not in MODES:
+        warnings.warn(f"fanin: ignoring {ENV_VAR}={value!r} (expected one of {MODES})",
+                      FaninWarning, stacklevel=4)
+        return progress
+    return value
