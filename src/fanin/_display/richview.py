@@ -86,7 +86,8 @@ class RichView:
         blank: list[Any] = ["", "", "", "", "", "", 0.0, None]
         overall = _overall_cells(snap, desc_width) if self.overall else blank
         cols = [max([len(c[i]) for c in cells] + [len(overall[i])]) for i in range(5)]
-        fixed = desc_width + sum(cols) + 6 + (11 if show_health else 0)
+        note_width = min(24, max((len(r.note) + 1 for r in snap.rows if r.note), default=0))
+        fixed = desc_width + sum(cols) + 6 + (11 if show_health else 0) + note_width
         bar_width = max(10, min(40, width - fixed))
         lines: list[RenderableType] = []
         head = _header(self.header, snap)

@@ -31,11 +31,23 @@ class tqdm(TqdmBar):  # tqdm's own spelling, so the import is a drop-in
             return rep.task(desc, total, unit=unit, scale=scale)
         pipeline = live_pipeline()
         if pipeline is not None:
-            return pipeline.local_reporter(desc or "working", total, unit=unit, scale=scale)
+            return pipeline.local_reporter(desc or "working", total, unit=unit,
+                                           scale=scale).start()
         hub = Hub(**{**TRACK_DEFAULTS, "leave": bool(self.leave), "transient": not self.leave})
         hub.start()
         self._hub = hub
-        return hub.local_reporter(desc or "working", total, unit=unit, scale=scale)
+        return hub.local_reporter(desc or "working", total, unit=unit, scale=scale).start()
+
+    @classmethod
+    def write(cls, s: str, file: Any = None, end: str = "\n", nolock: bool = False) -> None:
+        """A line above the bars (tqdm's ``write``): through the render thread while a Rich
+        display is live in this process, as a task's log line inside a task."""
+        pipeline = live_pipeline()
+        if (file is None and running() is None and pipeline is not None
+                and pipeline.mode in ("rich", "custom")):
+            pipeline.post_output(str(s))
+            return
+        TqdmBar.write(s, file=file, end=end, nolock=nolock)
 
     def _end(self) -> None:
         hub, self._hub = self._hub, None

@@ -129,6 +129,9 @@ class Hub:
             return
         self._state_name = "closing"
         try:
+            from .._worker.flusher import FLUSHER
+
+            FLUSHER.flush_all()  # this process's open hub.reporter()s, before their queues go
             if self._backend is not None:
                 self._backend.shutdown(kill=kill)
             self._pipeline.stop()
