@@ -13,7 +13,7 @@ def test_exported_names_are_pinned():
         "Failure", "FaninError", "FaninWarning", "Hub", "Pool", "ProcessPoolExecutor",
         "ProgressExecutor", "RemoteTraceback", "Reporter", "Snapshot", "TaskCancelled",
         "TaskView", "ThreadPoolExecutor", "WorkerDied", "__version__", "current",
-        "process_map", "thread_map", "track",
+        "process_map", "thread_map", "tqdm", "track", "trange",
     }
 
 

@@ -113,9 +113,20 @@ def test_worker_logs_appear_once_above_the_bars(backend):
 def test_root_handlers_are_restored_after_the_hub():
     root = logging.getLogger()
     before = list(root.handlers)
-    with fanin.Hub(progress="plain", file=io.StringIO()):
+    with fanin.Hub(progress="rich", file=FakeTTY()):
         assert root.handlers != before
     assert root.handlers == before
+
+
+@pytest.mark.parametrize("progress", ["plain", "off"])
+def test_plain_and_off_leave_process_logging_alone(progress, caplog):
+    # Issue 10 item 8 / issue 11 item 1: only a Rich display routes the caller's logging.
+    root = logging.getLogger()
+    before = list(root.handlers)
+    with fanin.Hub(progress=progress, file=io.StringIO()):
+        assert root.handlers == before
+        logging.getLogger("mine").warning("seen by the caller's handlers")
+    assert "seen by the caller's handlers" in caplog.text
 
 
 @pytest.mark.parametrize("backend", ["thread", "process"])

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("_display", "_backends"),
     ("_run",),
     ("_integrations",),
-    ("_cli", "__main__", "__init__"),
+    ("_cli", "__main__", "__init__", "tqdm_auto"),
 ]
 SIBLINGS_APART = {("_display", "_backends"), ("_backends", "_display")}
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._integrations.executor import ProcessPoolExecutor, ProgressExecutor, ThreadPoolExecutor
     from ._integrations.maps import process_map, thread_map
     from ._integrations.pool import Pool
+    from ._integrations.tqdm import tqdm, trange
     from ._integrations.track import track
     from ._run.hub import Hub
     from ._run.policy import Failure
@@ -46,7 +47,9 @@ _EXPORTS = {
     "current": "._worker.current",
     "process_map": "._integrations.maps",
     "thread_map": "._integrations.maps",
+    "tqdm": "._integrations.tqdm",
     "track": "._integrations.track",
+    "trange": "._integrations.tqdm",
 }
 
 __all__ = [
@@ -68,7 +71,9 @@ __all__ = [
     "current",
     "process_map",
     "thread_map",
+    "tqdm",
     "track",
+    "trange",
 ]
 
 

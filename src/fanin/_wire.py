@@ -18,7 +18,8 @@ RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
-FINAL_STATUSES = frozenset({DONE, FAILED, CANCELLED})
+UNFINISHED = "unfinished"  # a reporter still open when its hub closed, short of its total
+FINAL_STATUSES = frozenset({DONE, FAILED, CANCELLED, UNFINISHED})
 
 
 class Report(NamedTuple):
@@ -37,6 +38,9 @@ class Report(NamedTuple):
     error: str | None
     pid: int
     attempt: int = 0
+    note: str = ""  # free status text set by the worker (``set_status``), shown on the row
+    unit: str = ""  # what is counted ("B" for bytes); "" means plain items
+    scale: int = 0  # 0: exact counts; 1000 or 1024: scaled (k/M/G or Ki/Mi/Gi)
 
 
 class LogRecord(NamedTuple):

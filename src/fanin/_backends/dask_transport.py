@@ -44,7 +44,10 @@ def wire(run: str, r: Report) -> tuple[Any, ...]:
     total = r.total if r.total is None else _num(r.total)
     desc = r.description if type(r.description) is str else str.__str__(r.description)
     err = r.error if r.error is None or type(r.error) is str else str(r.error)
-    return (run, r.task, r.seq, _num(r.completed), total, desc, r.status, err, r.pid, r.attempt)
+    note = r.note if type(r.note) is str else str(r.note)
+    unit = r.unit if type(r.unit) is str else str(r.unit)
+    return (run, r.task, r.seq, _num(r.completed), total, desc, r.status, err, r.pid, r.attempt,
+            note, unit, int(r.scale))
 
 
 class DaskChannel:

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Sequence
 
+from .._display import format as fmt
 from .._display.choose import ProgressMode
 from .._errors import RemoteTraceback
 from .._run.hub import Hub
@@ -167,9 +168,10 @@ def demo(args: argparse.Namespace) -> int:
         # The exact count the display collected, which must equal the work done.
         items = int(sum(t.completed for t in tasks))
     failures = [r for r in results if isinstance(r, Failure)]
-    head = f"fanin demo: {items} items in {wall:.2f} s ({items / max(wall, 1e-9):,.0f} items/s) · "
-    setup = (f"backend={args.backend} workers={args.workers} jobs={args.jobs} "
-             f"progress={'off' if args.no_progress else 'on'} · ")
+    # One line that fits 80 columns, saying the display mode actually used (issue 11).
+    # (the backend and workers are in the display's title and on the command line).
+    head = f"fanin demo: {items} items in {wall:.1f} s ({fmt.rate(items / max(wall, 1e-9))}), "
+    setup = f"progress {'none' if args.no_progress else hub.mode} · "
     if interrupted is not None:
         counts = {s: sum(1 for t in tasks if t.status == s) for s in ("done", "cancelled", "failed")}
         line = (head + setup + f"interrupted: {counts['done']} done, {counts['cancelled']} "

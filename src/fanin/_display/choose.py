@@ -5,6 +5,7 @@ Runs in: the caller, once per hub start. Rich is imported only when bars are dra
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -26,23 +27,48 @@ def _isatty(file: IO[str]) -> bool:
         return False
 
 
+def can_move_cursor() -> bool:
+    """A terminal that cannot move the cursor (``TERM=dumb``, Emacs' shell, some CI
+    consoles) would show one frame at the very end: it gets plain lines instead."""
+    return os.environ.get("TERM", "").strip().lower() not in ("dumb", "unknown")
+
+
+def resolve_mode(mode: ProgressMode, file: IO[str] | None) -> ProgressMode:
+    """What ``auto`` means here: Rich on a terminal that can move the cursor (or in
+    Jupyter with ipywidgets), plain lines otherwise."""
+    if mode != "auto":
+        return mode
+    if _isatty(file) if file is not None else False:
+        return "rich" if can_move_cursor() else "plain"
+    return notebook_mode()  # a notebook's stderr is no TTY, but Rich draws there
+
+
 def choose_view(mode: ProgressMode, file: IO[str] | None, *, log_every: float = 5.0,
                 clock: Callable[[], float] = time.monotonic, title: str | None = None,
-                stall_after: float = 30.0) -> View:
+                stall_after: float = 30.0, overall: bool = True,
+                transient: bool = False) -> View:
     """``auto``: Rich on a terminal (or in Jupyter with ipywidgets), plain lines otherwise."""
     file = file if file is not None else sys.stderr
     if file is None:  # the process was started with stderr closed
         return OffView()
-    if mode == "auto":
-        # a notebook's stderr is no TTY, but Rich draws there (with ipywidgets)
-        mode = "rich" if _isatty(file) else notebook_mode()
+    mode = resolve_mode(mode, file)
     if mode == "off":
         return OffView()
     if mode == "plain":
-        return PlainView(file, every=log_every, clock=clock)
+        return PlainView(file, every=log_every, clock=clock, overall=overall)
     from .richview import RichView
 
-    return RichView(file=file, header=title, stall_after=stall_after)
+    return RichView(file=file, header=title, stall_after=stall_after, overall=overall,
+                    transient=transient)
+
+
+def mode_of(view: View) -> str:
+    """The mode a view draws in: ``rich``, ``plain``, ``off`` (or ``custom``)."""
+    if isinstance(view, OffView):
+        return "off"
+    if isinstance(view, PlainView):
+        return "plain"
+    return "rich" if type(view).__name__ == "RichView" else "custom"
 
 
 def is_drawing(view: View) -> bool:

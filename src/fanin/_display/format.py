@@ -44,3 +44,45 @@ def percent(completed: float, total: float | None) -> str:
     if not total:
         return "  ?%" if total is None else "100%"
     return f"{min(100.0, 100.0 * completed / total):3.0f}%"
+
+
+_PREFIXES = {1000: ("", "k", "M", "G", "T", "P"), 1024: ("", "Ki", "Mi", "Gi", "Ti", "Pi")}
+
+
+def amount(value: float | None, unit: str = "", scale: int = 0) -> str:
+    """A count in the task's unit: exact (``1,234``, ``1,234 files``) or scaled
+    (``11.5 MiB`` for ``unit="B"``, ``11.5k`` with tqdm's decimal ``unit_scale``)."""
+    if value is None:
+        return "?"
+    sep = " " if unit else ""
+    if not scale:
+        return count(value) + sep + unit
+    prefixes = _PREFIXES[scale]
+    k = 0
+    while abs(value) >= scale and k < len(prefixes) - 1:
+        value /= scale
+        k += 1
+    if k == 0:
+        number = f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+        return number + sep + unit
+    return f"{value:.1f}{sep}{prefixes[k]}{unit}"
+
+
+def speed(value: float | None, unit: str = "", scale: int = 0) -> str:
+    """A rate in the task's unit: ``9.6 MiB/s``, ``12.0k/s``; items keep :func:`rate`."""
+    if not unit and not scale:
+        return rate(value)
+    if value is None or not math.isfinite(value):
+        return f"?{' ' if unit else ''}{unit}/s"
+    if not scale:
+        return rate(value, f" {unit}/s")
+    return amount(value, unit, scale) + "/s"
+
+
+def progress_text(completed: float, total: float | None, unit: str = "", scale: int = 0) -> str:
+    """``3/10``, ``11.5 MiB/50.0 MiB``, ``1,234/? files``: the unit once, at the end when
+    the counts are exact."""
+    if scale:
+        return f"{amount(completed, unit, scale)}/{amount(total, unit, scale)}"
+    tail = f" {unit}" if unit else ""
+    return f"{count(completed)}/{count(total)}{tail}"

@@ -25,8 +25,9 @@ class PlainView:
     """
 
     def __init__(self, file: IO[str] | None = None, every: float = 5.0, max_tasks: int = 10,
-                 clock: Any = time.monotonic) -> None:
+                 clock: Any = time.monotonic, overall: bool = True) -> None:
         self.file = file if file is not None else sys.stderr
+        self.overall = overall  # False: no overall line (fanin.track)
         self.every = every
         self.max_tasks = max_tasks
         self.clock = clock
@@ -47,7 +48,11 @@ class PlainView:
     def draw(self, snap: Snapshot, logs: list[LogRecord], final: bool) -> None:
         out: list[str] = []
         for record in logs:
-            level = "" if record.level.upper() == "PRINT" else f"{record.level.upper()} "
+            level = record.level.upper()
+            if level == "OUTPUT":
+                out.append(record.text)
+                continue
+            level = "" if level == "PRINT" else f"{level} "
             out.append(f"{level}[{record.worker}] {record.text}")
         while self.ended:
             out.append(self.ended.popleft())
@@ -58,14 +63,19 @@ class PlainView:
             self._last_status = now
             if not final:
                 for t in snap.rows:
+                    if t.status in FINAL_STATUSES:
+                        continue  # a kept (finished) row already has its "done" line
                     out.append(
-                        f"  {t.description or t.id}: {fmt.count(t.completed)}/{fmt.count(t.total)}"
-                        f" {fmt.percent(t.completed, t.total).strip()} {fmt.rate(t.rate)}"
-                        f" eta {fmt.duration(t.eta)}"
+                        f"  {'  ' * t.depth}{t.description or t.id}: "
+                        f"{fmt.progress_text(t.completed, t.total, t.unit, t.scale)}"
+                        f" {fmt.percent(t.completed, t.total).strip()}"
+                        f" {fmt.speed(t.rate, t.unit, t.scale)}"
+                        f" eta {fmt.duration(t.eta)}" + (f" · {t.note}" if t.note else "")
                     )
                 if snap.hidden:
                     out.append(f"  ... and {snap.hidden:,} more running")
-            out.append(plain_overall(snap))
+            if self.overall:
+                out.append(plain_overall(snap))
         if out:
             self.file.write("\n".join(out) + "\n")
             self.file.flush()
@@ -87,7 +97,8 @@ def plain_overall(snap: Snapshot) -> str:
     return (f"[{fmt.duration(snap.elapsed)}] {amount}, {fmt.rate(snap.rate)},"
             f" eta {fmt.duration(snap.eta)} | tasks: {c.get('running', 0)} running,"
             f" {c.get('queued', 0)} queued, {c.get(DONE, 0)} done, {c.get(FAILED, 0)} failed"
-            + (f", {c['cancelled']} cancelled" if c.get("cancelled") else ""))
+            + (f", {c['cancelled']} cancelled" if c.get("cancelled") else "")
+            + (f", {c['unfinished']} unfinished" if c.get("unfinished") else ""))
 
 
 def _ended_line(ts: TaskState) -> str:
@@ -95,10 +106,13 @@ def _ended_line(ts: TaskState) -> str:
     name = ts.description or ts.id
     if ts.attempt:
         name += f" (attempt {ts.attempt + 1})"
-    head = f"{ts.status:<9} {name}: {fmt.count(ts.completed)}"
     if ts.total is not None:
-        head += f"/{fmt.count(ts.total)}"
-    head += f" in {elapsed:.1f}s"
+        items = fmt.progress_text(ts.completed, ts.total, ts.unit, ts.scale)
+    else:
+        items = fmt.amount(ts.completed, ts.unit, ts.scale)
+    head = f"{ts.status:<9} {name}: {items} in {elapsed:.1f}s"
+    if ts.note:
+        head += f" · {ts.note}"
     if ts.error:
         head += f" ({ts.error})"
     return head

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.text import Text
 
 from .._ingest.state import Snapshot, TaskView
-from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, LogRecord
+from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, UNFINISHED, LogRecord
 from . import format as fmt
 
 RESERVED_LINES = 6  # 2 header lines, hidden-tasks line, overall bar, a margin for the prompt
@@ -26,17 +26,20 @@ _LEVEL_STYLE = {"DEBUG": "dim", "INFO": "cyan", "WARNING": "yellow", "ERROR": "r
 
 class RichView:
     def __init__(self, file: IO[str] | None = None, console: Console | None = None,
-                 header: str | None = None, stall_after: float = 30.0) -> None:
+                 header: str | None = None, stall_after: float = 30.0, overall: bool = True,
+                 transient: bool = False) -> None:
         self.console = console or Console(file=file, highlight=False)
         self.header = header
         self.stall_after = stall_after
+        self.overall = overall  # False: no overall bar and no task-count line (fanin.track)
+        self.transient = transient  # remove the bars when the display stops
         self._live: Live | None = None
 
     def start(self) -> None:
         self._live = Live(
             console=self.console,
             auto_refresh=False,  # our render thread is the only clock
-            transient=False,
+            transient=self.transient,
             redirect_stdout=False,  # a redirect would write from the caller's thread
             redirect_stderr=False,
             vertical_overflow="crop",
@@ -51,7 +54,9 @@ class RichView:
         if live is None:
             return
         if logs:
-            live.console.print(Group(*(_log_text(r) for r in logs)))
+            # Above the bars, and so into the scrollback: worker logs, and the main
+            # process's own prints and log records (redirected while we draw).
+            live.console.print(Group(*(_log_text(r) for r in logs)), soft_wrap=True)
         live.update(self.render(snap), refresh=True)
 
     def stop(self) -> None:
@@ -78,9 +83,11 @@ class RichView:
         me = os.getpid()
         show_health = any(row.pid in health and row.pid != me for row in snap.rows)
         cells = [self._task_cells(row, health if show_health else None) for row in snap.rows]
-        overall = _overall_cells(snap, desc_width)
+        blank: list[Any] = ["", "", "", "", "", "", 0.0, None]
+        overall = _overall_cells(snap, desc_width) if self.overall else blank
         cols = [max([len(c[i]) for c in cells] + [len(overall[i])]) for i in range(5)]
-        fixed = desc_width + sum(cols) + 6 + (11 if show_health else 0)
+        note_width = min(24, max((len(r.note) + 1 for r in snap.rows if r.note), default=0))
+        fixed = desc_width + sum(cols) + 6 + (11 if show_health else 0) + note_width
         bar_width = max(10, min(40, width - fixed))
         lines: list[RenderableType] = []
         head = _header(self.header, snap)
@@ -90,21 +97,22 @@ class RichView:
             name = row.description or row.id
             if row.attempt:  # a rerun (e.g. Dask after a worker died) restarts its progress
                 name = f"{name} (attempt {row.attempt + 1})"
+            name = "  " * row.depth + name  # sub-tasks and nested loops, indented
             lines.append(self._line(name, c, cols, desc_width, bar_width,
                                     row.completed, row.total, row, snap.now))
-        others = _others_line(snap)
+        others = _others_line(snap, counts=self.overall)
         if others is not None:
             lines.append(others)
-        lines.append(self._line(overall[5], overall, cols, desc_width, bar_width,
-                                overall[6], overall[7], None, snap.now))
+        if self.overall:
+            lines.append(self._line(overall[5], overall, cols, desc_width, bar_width,
+                                    overall[6], overall[7], None, snap.now))
         return Group(*lines)
 
     def _task_cells(self, t: TaskView, health: dict[int, object] | None) -> list[Any]:
-        total = fmt.count(t.total) if t.total is not None else "?"
         h = health.get(t.pid) if health is not None and t.pid is not None else None
         return [
-            f"{fmt.count(t.completed)}/{total}",
-            fmt.rate(t.rate),
+            fmt.progress_text(t.completed, t.total, t.unit, t.scale),
+            fmt.speed(t.rate, t.unit, t.scale),
             f"eta {fmt.duration(t.eta)}",
             fmt.duration(t.elapsed),
             (f"{h.cpu:3.0f}% {h.rss / 2**20:4.0f}M" if h is not None else "")  # type: ignore[attr-defined]
@@ -141,6 +149,9 @@ class RichView:
         if c[4]:
             line.append(" ")
             line.append(c[4].rjust(cols[4]), style="dim")
+        if t is not None and t.note:
+            line.append(" ")
+            line.append(t.note, style="magenta")
         return line
 
 
@@ -187,14 +198,14 @@ def _header(title: str | None, snap: Snapshot) -> Text | None:
     return head
 
 
-def _others_line(snap: Snapshot) -> Text | None:
+def _others_line(snap: Snapshot, counts: bool = True) -> Text | None:
     c = snap.counts
     bits = []
     if snap.hidden:
         bits.append(f"… {snap.hidden:,} more running")
     for status, label in ((QUEUED, "queued"), (DONE, "done"), (FAILED, "failed"),
-                          (CANCELLED, "cancelled")):
-        if c.get(status):
+                          (CANCELLED, "cancelled"), (UNFINISHED, "unfinished")):
+        if counts and c.get(status):
             bits.append(f"{c[status]:,} {label}")
     if not bits:
         return None
@@ -220,6 +231,9 @@ def _overall_cells(snap: Snapshot, desc_width: int) -> list[Any]:
 def _log_text(record: LogRecord) -> Text:
     text = Text()
     level = record.level.upper()
+    if level == "OUTPUT":  # the main process's own print()/stdout/stderr: as written
+        text.append(record.text)
+        return text
     if level != "PRINT":
         text.append(f"{level:<8}", style=_LEVEL_STYLE.get(level, ""))
     text.append(f"[{record.worker}] ", style="dim")

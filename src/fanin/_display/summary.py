@@ -10,12 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from .._ingest.state import Snapshot, TaskView
-from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING
+from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, UNFINISHED
 from . import format as fmt
 
 MAX_ROWS = 30  # task rows listed; failures always come first
-_ORDER = {FAILED: 0, CANCELLED: 1, RUNNING: 2, QUEUED: 3, DONE: 4}
-_STYLE = {FAILED: "bold red", CANCELLED: "yellow", RUNNING: "cyan", QUEUED: "dim", DONE: "green"}
+_ORDER = {FAILED: 0, CANCELLED: 1, UNFINISHED: 2, RUNNING: 3, QUEUED: 4, DONE: 5}
+_STYLE = {FAILED: "bold red", CANCELLED: "yellow", UNFINISHED: "yellow", RUNNING: "cyan",
+          QUEUED: "dim", DONE: "green"}
 
 
 def ordered(views: list[TaskView]) -> list[TaskView]:
@@ -26,7 +27,8 @@ def totals_line(views: list[TaskView], snap: Snapshot) -> str:
     counts: dict[str, int] = {}
     for v in views:
         counts[v.status] = counts.get(v.status, 0) + 1
-    parts = [f"{counts[s]} {s}" for s in (DONE, FAILED, CANCELLED, RUNNING, QUEUED) if counts.get(s)]
+    parts = [f"{counts[s]} {s}" for s in (DONE, FAILED, CANCELLED, UNFINISHED, RUNNING, QUEUED)
+             if counts.get(s)]
     rate = snap.completed / snap.elapsed if snap.elapsed > 0 else None
     return (f"{fmt.count(snap.completed)} items in {snap.elapsed:.2f} s "
             f"({fmt.rate(rate, ' items/s')}) · {len(views)} tasks: " + ", ".join(parts))
@@ -48,7 +50,7 @@ def rich_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS
             Text(v.status, style=_STYLE.get(v.status, "")),
             Text(_items(v)),
             Text(f"{v.elapsed:.2f} s"),
-            Text(fmt.rate(v.rate)),
+            Text(fmt.speed(v.rate, v.unit, v.scale)),
             Text(v.error or "", style="red"),
         )
     if len(rows) > max_rows:
@@ -61,7 +63,7 @@ def plain_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROW
     lines = ["fanin summary: " + totals_line(views, snap)]
     for v in rows[:max_rows]:
         line = (f"  {v.status:<9} {v.description or v.id}: {_items(v)} items in "
-                f"{v.elapsed:.2f} s ({fmt.rate(v.rate)})")
+                f"{v.elapsed:.2f} s ({fmt.speed(v.rate, v.unit, v.scale)})")
         if v.error:
             line += f" {v.error}"
         lines.append(line)
@@ -72,5 +74,5 @@ def plain_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROW
 
 def _items(v: TaskView) -> str:
     if v.total is None:
-        return fmt.count(v.completed)
-    return f"{fmt.count(v.completed)}/{fmt.count(v.total)}"
+        return fmt.amount(v.completed, v.unit, v.scale)
+    return fmt.progress_text(v.completed, v.total, v.unit, v.scale)

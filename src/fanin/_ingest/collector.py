@@ -154,10 +154,13 @@ class Collector:
             return
         before = self.state.tasks.get(report.task)
         old_status = before.status if before is not None else None
+        old_note = before.note if before is not None else ""
         if self.state.apply(report):
             ts = self.state.tasks.get(report.task)
             if ts is None:  # a part of a map: its parent's bar moved, no event of its own
                 return
+            if ts.note != old_note:
+                self._emit("note", ts)
             if ts.status != old_status:
                 if old_status in (None, QUEUED) and ts.status != RUNNING:
                     self._emit("started", ts)  # began and ended within one batch

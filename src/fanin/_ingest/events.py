@@ -6,7 +6,8 @@ the thread writes them and adds a snapshot every second while the run is live, a
 snapshot plus an ``end`` record at close (the same figures as the summary).
 
 Records (``type`` field): ``start``, ``done``, ``failed``, ``cancelled`` (task lifecycle),
-``log`` (worker log lines), ``snapshot`` (counts, rates, worker health), ``end``.
+``status`` (a task's status text changed), ``log`` (worker log lines), ``snapshot``
+(counts, rates, worker health), ``end``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class EventsWriter:
         elif kind == "status" and isinstance(payload, TaskState):
             if payload.status == RUNNING or payload.status in FINAL_STATUSES:
                 self._q.put(_task_record(payload))
+        elif kind == "note" and isinstance(payload, TaskState):
+            self._q.put({"type": "status", "task": payload.id, "text": payload.note,
+                         "completed": payload.completed})
         elif kind == "log" and isinstance(payload, LogRecord):
             self._q.put({"type": "log", "task": payload.task, "pid": payload.pid,
                          "worker": payload.worker, "level": payload.level, "text": payload.text})
@@ -131,6 +135,10 @@ def _task_record(ts: TaskState, kind: str | None = None) -> dict[str, Any]:
     rec: dict[str, Any] = {"type": kind, "task": ts.id, "description": ts.description,
                            "completed": ts.completed, "total": ts.total, "pid": ts.pid,
                            "attempt": ts.attempt}
+    if ts.note:
+        rec["status_text"] = ts.note
+    if ts.unit:
+        rec["unit"] = ts.unit
     if kind in FINAL_STATUSES:
         start = ts.started if ts.started is not None else ts.ended
         rec["elapsed"] = (ts.ended or 0.0) - (start or 0.0)

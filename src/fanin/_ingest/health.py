@@ -43,7 +43,6 @@ class HealthSampler:
         self._thread = threading.Thread(target=self._run, name="fanin-health", daemon=True)
 
     def start(self) -> None:
-        psutil.cpu_percent(None)  # prime the system-wide counter
         self._thread.start()
 
     def stop(self) -> None:
@@ -52,6 +51,9 @@ class HealthSampler:
             self._thread.join(5)
 
     def _run(self) -> None:
+        # psutil keeps cpu_percent(None)'s previous reading per thread: prime it in the
+        # thread that samples, or the first readings say 0% (issue 11, item 10).
+        psutil.cpu_percent(None)
         while not self._stop.wait(self.interval):
             if self.state.counts.get("running", 0) == 0:
                 continue

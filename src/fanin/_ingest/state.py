@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .._text import sanitize
-from .._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Report
+from .._wire import CANCELLED, DONE, FAILED, FINAL_STATUSES, QUEUED, RUNNING, UNFINISHED, Report
 
 Clock = Callable[[], float]
 
 MAX_ERROR = 500  # characters of a task's error text kept for display
+MAX_KEPT = 8  # finished rows kept on screen (``leave``: a track loop's bar, like rich's)
 
 
 @dataclass(slots=True)
@@ -46,6 +47,14 @@ class TaskState:
     raw_description: str = ""
     samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
     parent: TaskState | None = None  # a part (e.g. a chunk of a map) adds to its parent
+    under: TaskState | None = None  # a sub-task: its own row, drawn indented under this one
+    depth: int = 0  # nesting level of ``under``
+    kids: list[TaskState] = field(default_factory=list)  # sub-tasks (``under`` is self)
+    counted: bool = True  # adds to the overall count and total (False: part of under's total)
+    leave: bool = False  # stays on screen after it ends (top level only)
+    note: str = ""
+    unit: str = ""
+    scale: int = 0
 
 
 class TaskView(NamedTuple):
@@ -63,6 +72,10 @@ class TaskView(NamedTuple):
     pid: int | None
     attempt: int
     idle: float  # seconds since the count last changed
+    note: str = ""  # the worker's status text
+    unit: str = ""  # "B" for bytes; "" for items
+    scale: int = 0  # 0 exact, 1000 or 1024 scaled
+    depth: int = 0  # sub-task nesting level (drawn indented)
 
 
 class Snapshot(NamedTuple):
@@ -103,7 +116,9 @@ class ProgressState:
         self.tasks: dict[str, TaskState] = {}
         self.parts: dict[str, TaskState] = {}
         self.active: dict[str, TaskState] = {}
-        self.counts: dict[str, int] = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0, CANCELLED: 0}
+        self.counts: dict[str, int] = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0, CANCELLED: 0,
+                                       UNFINISHED: 0}
+        self.kept: dict[str, TaskState] = {}
         self.completed = 0.0
         self._known_total = 0.0
         self._unknown_totals = 0
@@ -117,18 +132,29 @@ class ProgressState:
 
     # -- mutation -------------------------------------------------------------------------
     def add_task(self, task_id: str, description: str = "", total: float | None = None,
-                 parent: str | None = None) -> TaskState:
-        """Register a queued task (the hub does this for every ``map`` item up front)."""
+                 parent: str | None = None, under: str | None = None,
+                 leave: bool = False) -> TaskState:
+        """Register a queued task (the hub does this for every ``map`` item up front).
+
+        ``parent``: the task is a part of that one (no row of its own). ``under``: a
+        sub-task with its own row, indented; when ``under`` has a total, the sub-task is
+        part of it and does not add to the overall total a second time.
+        """
         now = self.clock()
         ts = TaskState(task_id, sanitize(description), total, created=now, last_change=now,
-                       raw_description=description)
+                       raw_description=description, leave=leave)
         if parent is not None and parent in self.tasks:
             ts.parent = self.tasks[parent]
             self.parts[task_id] = ts
             return ts
+        up = self.tasks.get(under) if under is not None else None
+        if up is not None:
+            ts.under, ts.depth, ts.counted = up, up.depth + 1, up.total is None
+            up.kids.append(ts)
         self.tasks[task_id] = ts
         self.counts[QUEUED] += 1
-        self._add_total(total, +1)
+        if ts.counted:
+            self._add_total(total, +1)
         self.version += 1
         return ts
 
@@ -139,7 +165,10 @@ class ProgressState:
             ts = self.parts.get(report.task)
             if ts is not None:
                 return self._apply_part(ts, report)
-            ts = self.add_task(report.task, report.description, report.total)
+            # reporter.task() names a sub-task "<parent>/<n>"
+            head = report.task.rpartition("/")[0]
+            ts = self.add_task(report.task, report.description, report.total,
+                               under=head if head in self.tasks else None)
         if report.attempt < ts.attempt:
             return False
         if report.attempt > ts.attempt:
@@ -152,14 +181,23 @@ class ProgressState:
             ts.raw_description = report.description
             ts.description = sanitize(report.description)
         if report.total != ts.total:
-            self._add_total(ts.total, -1)
+            old = ts.total
+            if ts.counted:
+                self._add_total(ts.total, -1)
             ts.total = report.total
-            self._add_total(ts.total, +1)
+            if ts.counted:
+                self._add_total(ts.total, +1)
+            if (old is None) != (ts.total is None):
+                for kid in ts.kids:  # a known total covers the sub-tasks (issue 11, item 9)
+                    self._set_counted(kid, ts.total is None)
         if report.completed != ts.completed:
-            self.completed += report.completed - ts.completed
+            if ts.counted:
+                self.completed += report.completed - ts.completed
+                self._overall.append((now, self.completed))
             ts.completed = report.completed
             ts.last_change = now
-            self._overall.append((now, self.completed))
+        ts.note = sanitize(report.note, 200) if report.note else ""
+        ts.unit, ts.scale = report.unit, report.scale
         ts.samples.append((now, ts.completed))
         ts.pid = report.pid
         if ts.status == QUEUED and report.status != QUEUED:
@@ -195,11 +233,20 @@ class ProgressState:
         self.version += 1
         return True
 
+    def _set_counted(self, ts: TaskState, counted: bool) -> None:
+        if ts.counted == counted:
+            return
+        sign = 1 if counted else -1
+        self.completed += sign * ts.completed
+        self._add_total(ts.total, sign)
+        ts.counted = counted
+
     def _move(self, part: TaskState, parent: TaskState, delta: float) -> None:
         now = self.clock()
         part.completed += delta
         parent.completed += delta
-        self.completed += delta
+        if parent.counted:
+            self.completed += delta
         parent.last_change = now
         parent.samples.append((now, parent.completed))
         self._overall.append((now, self.completed))
@@ -237,14 +284,29 @@ class ProgressState:
         self.system_cpu = system_cpu
         self.version += 1
 
-    def close(self) -> None:
-        self.ended = self.clock()
+    def close(self, tasks: Iterable[str] | None = None) -> None:
+        """End the run (or, with ``tasks``, only those tasks: a nested hub's)."""
+        self.settle_open(self.tasks if tasks is None else tasks)
+        if tasks is None:
+            self.ended = self.clock()
         self.version += 1
+
+    def settle_open(self, task_ids: Iterable[str]) -> None:
+        """Tasks still open at close are shown as what they are: done when they reached
+        their total, otherwise unfinished (never "running" after the end)."""
+        now = self.clock()
+        for task_id in list(task_ids):
+            ts = self.tasks.get(task_id)
+            if ts is None or ts.status in FINAL_STATUSES:
+                continue
+            reached = ts.total is not None and ts.completed >= ts.total and ts.status == RUNNING
+            self._set_status(ts, DONE if reached else UNFINISHED, now)
 
     def _restart(self, ts: TaskState, attempt: int) -> None:
         # A retried task (e.g. rerun by Dask after its worker died) restarts its progress
         # instead of double counting.
-        self.completed -= ts.completed
+        if ts.counted:
+            self.completed -= ts.completed
         self.active.pop(ts.id, None)
         self.counts[ts.status] -= 1
         ts.status = QUEUED
@@ -270,6 +332,10 @@ class ProgressState:
             ts.ended = now
             if ts.started is None:
                 ts.started = now
+            if ts.leave and ts.depth == 0 and ts.started is not None:
+                self.kept[ts.id] = ts
+                while len(self.kept) > MAX_KEPT:
+                    del self.kept[next(iter(self.kept))]
 
     def _add_total(self, total: float | None, sign: int) -> None:
         if total is None:
@@ -291,19 +357,45 @@ class ProgressState:
             if rate and ts.total is not None:
                 eta = max(0.0, ts.total - ts.completed) / rate
         return TaskView(ts.id, ts.description, ts.completed, ts.total, ts.status, rate, eta,
-                        elapsed, ts.error, ts.pid, ts.attempt, max(0.0, now - ts.last_change))
+                        elapsed, ts.error, ts.pid, ts.attempt, max(0.0, now - ts.last_change),
+                        ts.note, ts.unit, ts.scale, ts.depth)
+
+    def _ordered_active(self) -> Iterable[TaskState]:
+        """Active tasks oldest first, each sub-task right after its parent (O(active))."""
+        if not any(ts.under is not None for ts in self.active.values()):
+            return self.active.values()
+        children: dict[str, list[TaskState]] = {}
+        tops: list[TaskState] = []
+        for ts in self.active.values():
+            up = ts.under
+            if up is not None and up.id in self.active:
+                children.setdefault(up.id, []).append(ts)
+            else:
+                tops.append(ts)
+        out: list[TaskState] = []
+        stack = tops[::-1]
+        while stack:
+            ts = stack.pop()
+            out.append(ts)
+            stack.extend(children.get(ts.id, ())[::-1])
+        return out
 
     def snapshot(self, max_rows: int | None = None) -> Snapshot:
         now = self.clock()
         rows: list[TaskView] = []
-        limit = len(self.active) if max_rows is None else max_rows
+        limit = len(self.active) + len(self.kept) if max_rows is None else max_rows
         shown = 0
-        for ts in self.active.values():
+        for ts in self.kept.values():
             if shown >= limit:
                 break
             rows.append(self.view(ts, now))
             shown += 1
-        running = self.counts[RUNNING]
+        for ts in self._ordered_active():
+            if shown >= limit:
+                break
+            rows.append(self.view(ts, now))
+            shown += 1
+        running = self.counts[RUNNING] + len(self.kept)
         end = self.ended if self.ended is not None else now
         rate = _rate(self._overall, now, self.rate_window)
         total = self._known_total if self._unknown_totals == 0 else None

@@ -13,6 +13,7 @@ from typing import Any
 
 from .._backends import Backend, JobSpec
 from .._worker.reporter import Reporter
+from .._worker.tqdm_patch import WithTqdm
 from .pipeline import Pipeline
 
 _IDS = itertools.count(1)
@@ -34,6 +35,8 @@ class CallGroup:
         ids = [self._pipeline.new_id("t") for _ in items]
         self._pipeline.add_tasks(list(zip(ids, descs, totals)), parent=parent)
         backend = self._backend()
+        if self._pipeline.options.tqdm:
+            fn = WithTqdm(fn)  # tqdm bars inside the job become its sub-tasks
         return ids, [backend.submit(JobSpec(fn, item, task_id, d, t, self.id, self.fail_fast))
                      for item, task_id, d, t in zip(items, ids, descs, totals)]
 

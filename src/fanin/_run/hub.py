@@ -22,17 +22,18 @@ The data flow (each arrow a queue; commands go back only through the Backend int
 from __future__ import annotations
 
 import atexit
+import io
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from types import TracebackType
-from typing import Any, Literal, NamedTuple, TypeVar, overload
+from typing import IO, Any, Literal, NamedTuple, TypeVar, cast, overload
 
 from .._backends import Backend, BackendConfig, create_backend
 from .._ingest.state import Snapshot, TaskView
 from .._wire import FAILED
-from .._worker.logs import logging_level
-from .._worker.reporter import Reporter, _check_description, _check_total
+from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
 from .calls import check_takes_reporter
 from .chunks import check_chunksize, imap
 from .group import CallGroup
@@ -81,6 +82,15 @@ class Hub:
             when drawing); ``capture_print`` also routes ``print()``.
         stall_after: seconds without progress before a running task is flagged stalled.
         health: sample worker CPU%/RSS with psutil about once a second.
+        redirect: while Rich draws, this process's ``print``/stdout/stderr writes and
+            ``logging`` records appear above the bars, printed by the render thread
+            (default True; only terminal streams are replaced).
+        disable: the same as ``progress="off"`` (tqdm's spelling). ``FANIN_PROGRESS=
+            off|plain|rich|auto`` in the environment overrides both.
+        tqdm: ``tqdm`` bars created inside jobs (third-party code included) show as
+            sub-tasks of the job instead of drawing themselves.
+        overall, transient: show the overall bar and task counts (default True); remove
+            the bars when the display stops (default False).
         clock, view: injection points for tests (a manual clock, a custom view).
     """
 
@@ -119,6 +129,9 @@ class Hub:
             return
         self._state_name = "closing"
         try:
+            from .._worker.flusher import FLUSHER
+
+            FLUSHER.flush_all()  # this process's open hub.reporter()s, before their queues go
             if self._backend is not None:
                 self._backend.shutdown(kill=kill)
             self._pipeline.stop()
@@ -143,19 +156,63 @@ class Hub:
             self.close()
 
     # -- reporters ------------------------------------------------------------------------
-    def reporter(self, description: str = "", total: float | None = None) -> Reporter:
+    def reporter(self, description: str = "", total: float | None = None, *, unit: str = "",
+                 scale: int | None = None) -> Reporter:
         """A reporter for a task you run yourself: in a thread, a process you start from
         ``hub.mp_context``, or (Dask) your own ``client.submit``. For many tasks inside one
-        process, make sub-tasks with ``reporter.task(...)``."""
+        process, make sub-tasks with ``reporter.task(...)``. ``unit="B"`` counts bytes
+        (shown as KiB/MiB); ``scale=1000`` shows other units scaled (k, M, G).
+
+        Use it as ``with r:`` (or call ``finish()``); one still open when the hub closes
+        ends "done" if it reached its total, else "unfinished"."""
         self._require_started()
         description, total = _check_description(description), _check_total(total)
-        return self._ensure_backend().reporter(self._pipeline.new_id("r"), description, total)
+        unit, scale = check_unit(unit, scale)
+        task_id = self._pipeline.new_id("r")
+        self._pipeline.add_tasks([(task_id, description, total)])
+        rep = self._ensure_backend().reporter(task_id, description, total)
+        if unit or scale:
+            rep.set_unit(unit, scale)
+        return rep
 
-    def local_reporter(self, description: str = "", total: float | None = None) -> Reporter:
+    def local_reporter(self, description: str = "", total: float | None = None, *,
+                       unit: str = "", scale: int | None = None) -> Reporter:
         """A reporter for code in this process only (threads, coroutines): no queue, no pump;
         it cannot be sent to another process."""
         self._require_started()
-        return self._pipeline.local_reporter(_check_description(description), _check_total(total))
+        return self._pipeline.local_reporter(_check_description(description), _check_total(total),
+                                             unit=unit, scale=scale)
+
+    # -- printing above the bars ----------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """The display in effect: ``"rich"``, ``"plain"`` or ``"off"`` (after ``auto``,
+        ``TERM=dumb``, ``disable=`` and ``FANIN_PROGRESS``)."""
+        return self._pipeline.mode
+
+    def print(self, *values: object, sep: str = " ", end: str = "\n") -> None:
+        """``print`` that appears above the bars while Rich draws (printed by the render
+        thread, so it survives on screen and in the scrollback); a plain ``print`` to
+        stdout otherwise."""
+        text = sep.join(str(v) for v in values) + end
+        if self._state_name == "started" and self._pipeline.mode in ("rich", "custom"):
+            if text.endswith("\n"):
+                text = text[:-1]
+            self._pipeline.post_output(text)
+        else:
+            sys.stdout.write(text)
+
+    @property
+    def console(self) -> Any:
+        """A ``rich.console.Console`` whose output goes above the bars like :meth:`print`
+        (rendered without colour, at the display's width), for tables and the like."""
+        from rich.console import Console
+
+        if self._state_name == "started" and self._pipeline.mode in ("rich", "custom"):
+            width = getattr(getattr(self._pipeline.view, "console", None), "width", 80)
+            return Console(file=cast(IO[str], _Above(self)), width=width, highlight=False, color_system=None,
+                           force_terminal=False)
+        return Console(highlight=False)
 
     # -- running functions ----------------------------------------------------------------
     def submit(self, fn: Callable[[T, Reporter], R], item: T, description: str | None = None,
@@ -294,9 +351,32 @@ class Hub:
                 o, capture = self._options, self._pipeline.capture
                 backend = create_backend(o.backend, BackendConfig(
                     o.workers, self._pipeline.inbox.put, o.flush_interval, o.mp_context,
-                    o.address, log_level=logging_level() if capture is not None else None,
+                    o.address, log_level=self._pipeline.worker_log_level(),
                     capture_print=o.capture_print and capture is not None,
                     extra=o.worker_options))
                 backend.start()
                 self._backend = backend
             return self._backend
+
+
+class _Above(io.TextIOBase):
+    """A text file whose lines go above the bars (``hub.console``'s file)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._buf = ""
+
+    def write(self, s: str) -> int:
+        self._buf += s
+        *lines, self._buf = self._buf.split("\n")
+        for line in lines:
+            self._hub.print(line)
+        return len(s)
+
+    def flush(self) -> None:
+        if self._buf:
+            line, self._buf = self._buf, ""
+            self._hub.print(line)
+
+    def isatty(self) -> bool:
+        return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
@@ -16,6 +17,7 @@ from typing import IO, Any, Literal
 from .._backends import BackendName, require
 from .._display.choose import MODES, ProgressMode
 from .._display.render import View
+from .._errors import FaninWarning
 from .._worker.flusher import DEFAULT_FLUSH_INTERVAL
 
 OnError = Literal["raise", "collect"]
@@ -79,6 +81,11 @@ class HubOptions:
     health: bool
     overwrite_events: bool  # the events file may replace an existing file
     worker_options: dict[str, Any]  # backend knobs of the stdlib executors (see BackendConfig)
+    redirect: bool  # while Rich draws: this process's stdout/stderr and logging above the bars
+    tqdm: bool  # tqdm bars created inside jobs become sub-tasks of the job
+    overall: bool  # the overall bar and the task-count line
+    transient: bool  # remove the bars at the end
+    leave: bool = False  # internal (fanin.track): the loop's own bar stays after it ends
 
     @classmethod
     def build(
@@ -104,12 +111,21 @@ class HubOptions:
         health: bool = True,
         worker_options: dict[str, Any] | None = None,
         overwrite_events: bool = False,
+        redirect: bool = True,
+        disable: bool = False,
+        tqdm: bool = False,
+        overall: bool = True,
+        transient: bool = False,
+        leave: bool = False,
     ) -> HubOptions:
         require(backend)
+        if disable:
+            progress = "off"
         if address is not None and backend != "dask":
             raise ValueError(f"address is for backend='dask', got backend={backend!r}")
         if progress not in MODES:
             raise ValueError(f"progress must be one of {MODES}, got {progress!r}")
+        progress = progress_from_env(progress)
         if isinstance(start_method, BaseContext):
             context = start_method  # a context object (the executors' mp_context=)
         elif start_method is None:
@@ -141,4 +157,26 @@ class HubOptions:
             health=bool(health),
             worker_options=dict(worker_options or {}),
             overwrite_events=bool(overwrite_events),
+            redirect=bool(redirect),
+            tqdm=bool(tqdm),
+            overall=bool(overall),
+            transient=bool(transient),
+            leave=bool(leave),
         )
+
+
+ENV_VAR = "FANIN_PROGRESS"
+
+
+def progress_from_env(progress: ProgressMode) -> ProgressMode:
+    """``FANIN_PROGRESS=off|plain|rich|auto`` overrides the code's choice, like tqdm's
+    ``TQDM_DISABLE``: switch the display of a program you cannot edit. A bad value warns
+    and is ignored (the work must not fail over a display setting)."""
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    if not value:
+        return progress
+    if value not in MODES:
+        warnings.warn(f"fanin: ignoring {ENV_VAR}={value!r} (expected one of {MODES})",
+                      FaninWarning, stacklevel=4)
+        return progress
+    return value

@@ -4,6 +4,12 @@ Runs in: the caller (``start``/``stop`` and the reads); it owns the threads that
 work (collector, render, events, health). Everything a backend delivers lands in ``inbox``;
 this object turns it into state and frames. It knows nothing about backends: ``pids`` is a
 function it is given.
+
+Exactly one display per process: the first pipeline started in a process registers itself
+as the live one (``live_pipeline``); a pipeline started while it is live *joins* it as a
+guest: it uses the host's inbox, state and render thread, its tasks show as sub-tasks of
+the task running where it was opened (a ``fanin.track`` loop, a job), and only the host
+draws a summary.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .._display.choose import choose_view, is_drawing, summary_view
+from .._display.choose import choose_view, is_drawing, mode_of, summary_view
 from .._display.render import RenderThread, View
 from .._errors import FaninWarning
 from .._ingest.collector import Collector
@@ -24,10 +30,24 @@ from .._ingest.events import EventsWriter
 from .._ingest.health import HealthSampler
 from .._ingest.state import ProgressState, Snapshot, TaskView
 from .._wire import Verdict
+from .._worker import tqdm_patch
+from .._worker.current import running
 from .._worker.flusher import FLUSHER
-from .._worker.logs import Capture
+from .._worker.logs import Capture, logging_level
 from .._worker.reporter import Reporter
 from .options import HubOptions
+
+_LIVE: list[tuple[int, Pipeline]] = []  # (pid, pipeline): the process's display, if any
+_LIVE_LOCK = threading.Lock()
+
+
+def live_pipeline() -> Pipeline | None:
+    """The pipeline drawing in this process now (a forked child's inherited one is not)."""
+    with _LIVE_LOCK:
+        for pid, pipeline in _LIVE:
+            if pid == os.getpid():
+                return pipeline
+    return None
 
 
 class PipelineStatistics(NamedTuple):
@@ -49,11 +69,26 @@ class Pipeline:
         self._render: RenderThread | None = None
         self._events: EventsWriter | None = None
         self._health: HealthSampler | None = None
+        self.host: Pipeline | None = None  # set when this pipeline joined a live one
+        self.under: str | None = None  # guest: the host task its tasks show under
+        self.own: list[str] = []  # guest: the task ids it created
+        self.mode = "off"
+        self._registered = False
+        self._tqdm = False
 
     def start(self, pids: Callable[[], list[int]]) -> None:
         o = self.options
+        if o.tqdm:
+            tqdm_patch.acquire()
+            self._tqdm = True
+        host = live_pipeline() if o.view is None else None
+        if host is not None:
+            self._join(host)
+            return
         view = o.view or choose_view(o.progress, o.file, log_every=o.log_every, clock=o.clock,
-                                     title=o.title, stall_after=o.stall_after)
+                                     title=o.title, stall_after=o.stall_after,
+                                     overall=o.overall, transient=o.transient)
+        self.mode = mode_of(view)
         if o.events is not None:  # fails here, clearly, if the path is not writable
             self._events = EventsWriter(o.events, self.state, self.lock,
                                         overwrite=o.overwrite_events)
@@ -68,15 +103,52 @@ class Pipeline:
                                     o.refresh, o.clock)
         self.collector.start()
         self._render.start()
-        if o.capture_logs if o.capture_logs is not None else is_drawing(view):
-            self.capture = Capture(self.inbox, o.capture_print)
+        rich = self.mode in ("rich", "custom")
+        root = o.capture_logs if o.capture_logs is not None else rich
+        streams = o.redirect and rich
+        if root or streams or o.capture_print:
+            self.capture = Capture(self.inbox, o.capture_print, root=root, streams=streams)
             self.capture.install()
         if o.health:
             self._health = HealthSampler(pids, self.state, self.lock)
             self._health.start()
+        with _LIVE_LOCK:
+            _LIVE.append((os.getpid(), self))
+            self._registered = True
+
+    def _join(self, host: Pipeline) -> None:
+        """Share the host's inbox, state and display; show our tasks under the task that
+        is running here (the enclosing ``fanin.track`` loop or job), if it is the host's."""
+        self.host = host
+        self.inbox, self.lock, self.state = host.inbox, host.lock, host.state
+        self.collector, self.view, self.mode = host.collector, host.view, host.mode
+        self.capture = host.capture
+        rep = running()
+        with self.lock:
+            if rep is not None and rep.task_id in self.state.tasks:
+                self.under = rep.task_id
+
+    def _unregister(self) -> None:
+        with _LIVE_LOCK:
+            if self._registered:
+                _LIVE[:] = [(pid, p) for pid, p in _LIVE if p is not self]
+                self._registered = False
+
+    def worker_log_level(self) -> int | None:
+        """Process workers route their logging to the display whenever it draws."""
+        o = self.options
+        route = o.capture_logs if o.capture_logs is not None else self.mode != "off"
+        return logging_level() if route else None
 
     def stop(self) -> None:
         """Apply every pending update, then draw the final frame and the summary."""
+        if self.host is not None:  # a guest: settle our tasks; the host draws
+            FLUSHER.flush_all()
+            self.barrier(10.0)
+            with self.lock:
+                self.state.close(self.own)
+            return
+        self._unregister()
         if self.capture is not None:
             self.capture.uninstall()
         FLUSHER.flush_all()
@@ -101,6 +173,12 @@ class Pipeline:
 
     def release(self) -> None:
         """Whatever happened in ``stop``: nothing of ours stays installed in the process."""
+        if self._tqdm:
+            self._tqdm = False
+            tqdm_patch.release()
+        if self.host is not None:
+            return  # the inbox, capture and display are the host's
+        self._unregister()
         if self.capture is not None:
             self.capture.uninstall()
         FLUSHER.forget_channel(self.inbox)
@@ -112,14 +190,19 @@ class Pipeline:
 
     # -- tasks ------------------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:
+        if self.host is not None:  # ids unique across the host and all its guests
+            task_id = self.host.new_id(prefix)
+            self.own.append(task_id)
+            return task_id
         return f"{prefix}{next(self._ids)}"
 
     def add_tasks(self, tasks: list[tuple[str, str, float | None]],
-                  parent: str | None = None) -> None:
+                  parent: str | None = None, leave: bool = False) -> None:
         """Register tasks now, so they show as queued and count in the overall total."""
         with self.lock:
             for task_id, description, total in tasks:
-                self.state.add_task(task_id, description, total, parent)
+                self.state.add_task(task_id, description, total, parent,
+                                    under=self.under if parent is None else None, leave=leave)
 
     def settle_soon(self, task_id: str, status: str, reason: str = "") -> None:
         """End a task the main process owns (a map's bar), after what is in the inbox now."""
@@ -130,16 +213,17 @@ class Pipeline:
         self.inbox.put(Verdict((task_id,), status, reason))
         self.barrier(10.0)
 
-    def local_reporter(self, description: str, total: float | None, prefix: str = "r") -> Reporter:
+    def local_reporter(self, description: str, total: float | None, prefix: str = "r",
+                       unit: str = "", scale: int | None = None) -> Reporter:
         """A reporter posting straight into the inbox, for code in this process.
 
         No ``multiprocessing.Queue``, no pump, and no call on it ever waits for the
         collector, so threads and coroutines can use it freely.
         """
         task_id = self.new_id(prefix)
-        self.add_tasks([(task_id, description, total)])
+        self.add_tasks([(task_id, description, total)], leave=self.options.leave)
         return Reporter(self.inbox, task_id, description, total,
-                        flush_interval=self.options.flush_interval)
+                        flush_interval=self.options.flush_interval, unit=unit, scale=scale)
 
     # -- reads ------------------------------------------------------------------------------
     def barrier(self, timeout: float | None) -> bool:
@@ -151,9 +235,15 @@ class Pipeline:
 
     def tasks(self) -> list[TaskView]:
         with self.lock:
-            return self.state.all_views()
+            views = self.state.all_views()
+        if self.host is not None:
+            own = set(self.own)
+            views = [v for v in views if v.id in own or v.id.split("/", 1)[0] in own]
+        return views
 
     def statistics(self) -> PipelineStatistics:
+        if self.host is not None:
+            return self.host.statistics()
         return PipelineStatistics(
             self._render.frames if self._render is not None else 0,
             self._health.samples if self._health is not None else 0,
@@ -162,4 +252,13 @@ class Pipeline:
 
     @property
     def render_thread(self) -> threading.Thread | None:
+        if self.host is not None:
+            return self.host.render_thread
         return self._render.thread if self._render is not None else None
+
+    def post_output(self, text: str) -> None:
+        """Print ``text`` above the bars, through the render thread (``hub.print``)."""
+        from .._wire import LogRecord
+
+        for line in text.split("\n"):
+            self.inbox.put(LogRecord(None, os.getpid(), "", "OUTPUT", line))

@@ -9,6 +9,7 @@ itself, so it cannot tear the bars; the render thread prints it above them.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import sys
 import threading
@@ -33,7 +34,9 @@ def _worker_name() -> str:
     if rep is not None and rep._desc:
         return str(rep._desc)
     name = threading.current_thread().name
-    return f"pid {os.getpid()}" if name == "MainThread" else name
+    if name == "MainThread":
+        return "main" if multiprocessing.parent_process() is None else f"pid {os.getpid()}"
+    return name
 
 
 class ChannelLogHandler(logging.Handler):
@@ -105,32 +108,87 @@ class PrintCapture:
         return getattr(self.original, "encoding", "utf-8")
 
 
-class Capture:
-    """Routes the root logger (and optionally ``print``) of this process into a channel."""
+class StreamRedirect(PrintCapture):
+    """Stands in for ``sys.stdout``/``sys.stderr`` while Rich draws (like rich's
+    ``redirect_stdout``, except that the render thread, not the writer, prints the text).
 
-    def __init__(self, channel: Channel, capture_print: bool) -> None:
+    Whole lines travel as ``OUTPUT`` records and are printed above the bars as written (no
+    prefix). With ``tag_workers``, lines written inside a fanin task are ``PRINT`` records
+    named after the task, as ``capture_print`` does.
+    """
+
+    def __init__(self, channel: Channel, original: TextIO | None, tag_workers: bool = False) -> None:
+        super().__init__(channel, original)
+        self.tag_workers = tag_workers
+
+    def _post(self, line: str) -> None:
+        try:
+            if self.tag_workers and running() is not None:
+                record = LogRecord(_task_id(), os.getpid(), _worker_name(), "PRINT",
+                                   line[:MAX_LOG_TEXT])
+            else:
+                record = LogRecord(None, os.getpid(), "", "OUTPUT", line[:MAX_LOG_TEXT])
+            self.channel.put(record)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class Capture:
+    """Routes the root logger, and optionally ``print`` and the process's stdout/stderr,
+    into a channel for the hub's life.
+
+    ``root``: swap the root logger's handlers (only while Rich draws, by default: an
+    executor must not change process-global logging otherwise). ``streams``: replace
+    ``sys.stdout``/``sys.stderr`` when they are terminals, so every write appears above the
+    bars. ``capture_print``: also route ``print()`` from worker threads, named by task.
+    """
+
+    def __init__(self, channel: Channel, capture_print: bool, root: bool = True,
+                 streams: bool = False) -> None:
         self.channel = channel
         self.capture_print = capture_print
+        self.root = root
+        self.streams = streams
         self._saved_handlers: list[logging.Handler] | None = None
-        self._saved_stdout: Any = None
+        self._saved: dict[str, Any] = {}
+        self._ours: dict[str, PrintCapture] = {}
         self.handler = ChannelLogHandler(channel)
 
     def install(self) -> None:
-        root = logging.getLogger()
-        self._saved_handlers = root.handlers[:]
-        root.handlers = [self.handler]
-        if self.capture_print:
-            self._saved_stdout = sys.stdout
-            sys.stdout = PrintCapture(self.channel, sys.stdout)
+        if self.root:
+            root = logging.getLogger()
+            self._saved_handlers = root.handlers[:]
+            root.handlers = [self.handler]
+        for name in ("stdout", "stderr"):
+            original = getattr(sys, name)
+            stand_in: PrintCapture | None = None
+            if self.streams and _isatty(original):
+                stand_in = StreamRedirect(self.channel, original, tag_workers=self.capture_print)
+            elif self.capture_print and name == "stdout":
+                stand_in = PrintCapture(self.channel, original)
+            if stand_in is not None:
+                self._saved[name] = original
+                self._ours[name] = stand_in
+                setattr(sys, name, stand_in)
 
     def uninstall(self) -> None:
         root = logging.getLogger()
         if self._saved_handlers is not None and self.handler in root.handlers:
             root.handlers = self._saved_handlers
         self._saved_handlers = None
-        if self.capture_print and isinstance(sys.stdout, PrintCapture):
-            sys.stdout.flush()
-            sys.stdout = self._saved_stdout
+        for name, stand_in in list(self._ours.items()):
+            stand_in.flush()  # a last partial line
+            if getattr(sys, name) is stand_in:  # someone else's replacement stays
+                setattr(sys, name, self._saved[name])
+        self._ours.clear()
+        self._saved.clear()
 
 
 def logging_level() -> int:

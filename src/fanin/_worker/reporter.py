@@ -28,6 +28,8 @@ from .flusher import DEFAULT_FLUSH_INTERVAL, FLUSHER
 T = TypeVar("T")
 
 MAX_DESCRIPTION = 1000  # characters shipped per description; the renderer shortens further
+MAX_NOTE = 200  # characters of status text
+MAX_UNIT = 16
 
 
 def _check_total(total: object) -> float | None:
@@ -48,6 +50,18 @@ def _check_amount(value: object, what: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{what} must be finite, got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def check_unit(unit: object, scale: object = None) -> tuple[str, int]:
+    """``unit="B"`` scales by 1024 (KiB, MiB) unless told otherwise; ``scale`` is 0 (exact
+    counts), 1000 (k, M, G, like tqdm's ``unit_scale``) or 1024."""
+    if not isinstance(unit, str):
+        raise TypeError(f"unit must be a str, got {type(unit).__name__}")
+    if scale is None:
+        scale = 1024 if unit == "B" else 0
+    if scale not in (0, 1000, 1024) or isinstance(scale, bool):
+        raise ValueError(f"scale must be 0, 1000 or 1024, got {scale!r}")
+    return unit[:MAX_UNIT], int(scale)
 
 
 def _check_description(description: object) -> str:
@@ -80,6 +94,9 @@ class Reporter:
         "_managed",
         "_kids",
         "_cancel_reason",
+        "_note",
+        "_unit",
+        "_scale",
         "__weakref__",
     )
 
@@ -92,6 +109,8 @@ class Reporter:
         *,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         attempt: int = 0,
+        unit: str = "",
+        scale: int | None = None,
     ) -> None:
         self._channel = channel
         self._task = task
@@ -108,20 +127,22 @@ class Reporter:
         self._managed = False  # True when a pool owns the lifecycle (finishes it on return)
         self._kids: list[Reporter] = []  # sub-tasks, closed with this task if still open
         self._cancel_reason: str | None = None  # set by _interrupt; re-applied by the flusher
+        self._note = ""  # free status text (set_status)
+        self._unit, self._scale = check_unit(unit, scale)
 
     # -- pickling: a reporter travels to a process as its channel plus its state ----------
     def __getstate__(self) -> tuple[object, ...]:
         return (
             self._channel, self._task, self._desc, self._total, self._n, self._seq,
             self._status, self._error, self._children, self._interval, self._attempt,
-            self._managed,
+            self._managed, self._note, self._unit, self._scale,
         )
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
         (
             self._channel, self._task, self._desc, self._total, self._n, self._seq,
             self._status, self._error, self._children, self._interval, self._attempt,
-            self._managed,
+            self._managed, self._note, self._unit, self._scale,
         ) = state  # type: ignore[assignment]
         self._sent = None
         self._kids = []
@@ -179,13 +200,17 @@ class Reporter:
             self.finish()
 
     # -- slow path: lifecycle and state ---------------------------------------------------
-    def start(self, description: str | None = None, total: float | None = None) -> Reporter:
-        """Mark the task running (optionally setting description and total) and report it now."""
+    def start(self, description: str | None = None, total: float | None = None, *,
+              unit: str | None = None, scale: int | None = None) -> Reporter:
+        """Mark the task running (optionally setting description, total and unit, e.g.
+        ``unit="B"`` for bytes) and report it now."""
         self._check_open()
         if description is not None:
             self._desc = _check_description(description)
         if total is not None:
             self._total = _check_total(total)
+        if unit is not None:
+            self._unit, self._scale = check_unit(unit, scale)
         self._status = RUNNING
         FLUSHER.register(self, self._interval)
         self.flush()
@@ -199,6 +224,18 @@ class Reporter:
     def set_description(self, description: str) -> None:
         self._check_open()
         self._desc = _check_description(description)
+
+    def set_unit(self, unit: str, scale: int | None = None) -> None:
+        """What is counted: ``"B"`` for bytes (shown as KiB, MiB; ``scale=1000`` for kB,
+        MB), another word (``"files"``) shown after exact counts, or ``""`` for items."""
+        self._check_open()
+        self._unit, self._scale = check_unit(unit, scale)
+
+    def set_status(self, text: str) -> None:
+        """A short status text shown on the task's row and in the events file ("retrying",
+        tqdm's postfix); ``""`` clears it."""
+        self._check_open()
+        self._note = _check_description(text)[:MAX_NOTE]
 
     def set_completed(self, completed: float) -> None:
         """Set the completed count to an absolute value."""
@@ -224,8 +261,14 @@ class Reporter:
         if advance is not None:
             self._n += _check_amount(advance, "advance")
 
-    def task(self, description: str = "", total: float | None = None) -> Reporter:
-        """Create and start a sub-task on the same channel (one per thread, for example)."""
+    def task(self, description: str = "", total: float | None = None, *, unit: str | None = None,
+             scale: int | None = None) -> Reporter:
+        """Create and start a sub-task on the same channel (one per thread, for example).
+
+        It shows indented under this task; its count and total are its own, and are not
+        added to the overall total when this task has a total (they are part of it).
+        ``unit`` defaults to this task's.
+        """
         self._check_open(allow_final=True)
         self._children += 1
         child = Reporter(
@@ -234,6 +277,8 @@ class Reporter:
             description,
             total,
             flush_interval=self._interval,
+            unit=self._unit if unit is None else unit,
+            scale=(self._scale if unit is None else None) if scale is None else scale,
         )
         self._kids.append(child)
         return child.start()
@@ -349,7 +394,7 @@ class Reporter:
             return
         if self._status == QUEUED and n:
             self._status = RUNNING  # progress without start(): the task has begun
-        state = (n, self._total, self._desc, self._status)
+        state = (n, self._total, self._desc, self._status, self._note)
         if state == self._sent:
             return
         if n != n or n in (math.inf, -math.inf):  # never ship NaN/inf; _final reports it
@@ -359,7 +404,7 @@ class Reporter:
         (channel or self._channel).put(
             Report(
                 self._task, self._seq, n, self._total, self._desc, self._status,
-                self._error, os.getpid(), self._attempt,
+                self._error, os.getpid(), self._attempt, self._note, self._unit, self._scale,
             )
         )
 
@@ -392,7 +437,8 @@ class _ClosedReporter(Reporter):
     def advance(self, n: float = 1) -> None:
         self._check_open()
 
-    def start(self, description: str | None = None, total: float | None = None) -> Reporter:
+    def start(self, description: str | None = None, total: float | None = None, *,
+              unit: str | None = None, scale: int | None = None) -> Reporter:
         self._check_open()
         return self
 
@@ -416,7 +462,8 @@ class NullReporter(Reporter):
     def advance(self, n: float = 1) -> None:
         pass
 
-    def start(self, description: str | None = None, total: float | None = None) -> Reporter:
+    def start(self, description: str | None = None, total: float | None = None, *,
+              unit: str | None = None, scale: int | None = None) -> Reporter:
         return self
 
     def set_total(self, total: float | None) -> None:
@@ -428,11 +475,18 @@ class NullReporter(Reporter):
     def set_completed(self, completed: float) -> None:
         pass
 
+    def set_status(self, text: str) -> None:
+        pass
+
+    def set_unit(self, unit: str, scale: int | None = None) -> None:
+        pass
+
     def update(self, *, completed: float | None = None, advance: float | None = None,
                total: float | None = None, description: str | None = None) -> None:
         pass
 
-    def task(self, description: str = "", total: float | None = None) -> Reporter:
+    def task(self, description: str = "", total: float | None = None, *, unit: str | None = None,
+             scale: int | None = None) -> Reporter:
         return self
 
     def finish(self) -> None:
