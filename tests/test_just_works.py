@@ -343,7 +343,8 @@ def test_open_reporters_are_settled_as_what_they_are():
     assert status == {"download": "done", "half": "unfinished"}
     out = buf.getvalue()
     last = out.split("\x1b[?25l")[-1]
-    assert "overall 2/2" in last and "running" not in out.split("fanin summary")[-1]
+    # the label counts what completed (issue 15, item 30): one of the two
+    assert "overall 1/2" in last and "running" not in out.split("fanin summary")[-1]
 
 
 # -- 8. fixes --------------------------------------------------------------------------------

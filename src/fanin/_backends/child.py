@@ -37,7 +37,12 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 max_tasks: int | None = None, hub_pid: int | None = None) -> None:
     # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
     # workers ignore SIGINT and are stopped by the hub instead.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, _ignore)  # a handler, not SIG_IGN: exec'd children reset it
+    # Lead a process group of our own, so the hub can stop programs a job started with us.
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
     # A forked worker inherits the caller's handlers; the hub stops workers with SIGTERM
     # and expects them to die at once, not to run a handler meant for the caller.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -110,6 +115,10 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
             sys.stdout.flush()
         report_q.put(JobResult(job_id, True, payload))
         del payload
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    pass
 
 
 def _alive(pid: int) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import signal
 import threading
 import time
 from collections import deque
@@ -40,6 +41,7 @@ from .base import FAIL_FAST, BackendConfig, JobSpec, Statistics
 from .child import INIT_FAILED, worker_main
 from .queues import QueueReporters
 
+KILL_GRACE = 1.0  # seconds a worker gets to act on SIGTERM before SIGKILL (close(kill=True))
 PREFETCH = 2  # jobs in flight per worker for short jobs: hides the dispatch round trip
 PREFETCH_BELOW = 0.05  # seconds: prefetch only while jobs are shorter than this on average
 MAX_REQUEUES = 3  # a job whose worker keeps dying before it starts fails after this
@@ -178,14 +180,15 @@ class ProcessBackend:
             done.set_result(None)
 
         self._pump.call_soon(begin)
-        done.result()
+        done.result(timeout=10.0)
         # Wait on sentinels, never join here: the pump thread reaps each worker in
-        # _on_exit, and two threads reaping one process lose its exit code.
+        # _on_exit, and two threads reaping one process lose its exit code. A stopped
+        # (SIGSTOP) worker never acts on SIGTERM: with kill, SIGKILL follows a short grace.
         for w in list(self._workers):
-            if not wait([w.proc.sentinel], timeout):
+            if not wait([w.proc.sentinel], KILL_GRACE if kill else timeout):
                 _terminate(w.proc)
-                if not wait([w.proc.sentinel], 1.0):
-                    w.proc.kill()
+                if not wait([w.proc.sentinel], KILL_GRACE):
+                    _terminate(w.proc, signal.SIGKILL)
                     wait([w.proc.sentinel], 1.0)
             w.reaped.wait(5.0)
         self._pump.stop()
@@ -452,8 +455,18 @@ def _note(exc: BaseException, text: str) -> None:
         add_note(text)
 
 
-def _terminate(proc: Any) -> None:
-    try:
-        proc.terminate()
-    except (OSError, ValueError, AttributeError):
-        pass
+def _terminate(proc: Any, sig: int = signal.SIGTERM) -> None:
+    """Signal the worker's whole process group (it leads one: see ``child.worker_main``), so
+    programs its job started go too; a stopped group is continued so it can act on it."""
+    pid = getattr(proc, "pid", None)
+    if pid is None:
+        return
+    send: Callable[[int, int], None]
+    for send in (os.killpg, os.kill):
+        try:
+            send(pid, sig)
+            if sig != signal.SIGKILL:
+                send(pid, signal.SIGCONT)
+            return
+        except OSError:  # no such group (not started as a leader yet): the process itself
+            continue

@@ -221,9 +221,10 @@ def _overall_cells(snap: Snapshot, desc_width: int) -> list[Any]:
                                snap.completed, snap.total)
     else:  # some totals unknown: the bar counts tasks instead
         amount, done, total = f"{fmt.count(snap.completed)} items", ended, max(1, tasks_total)
-    label = f"overall {ended:,}/{tasks_total:,}"
+    finished = snap.counts.get(DONE, 0)  # what completed, not what merely ended (item 30)
+    label = f"overall {finished:,}/{tasks_total:,}"
     if len(label) > desc_width:
-        label = f"{ended:,}/{tasks_total:,}"
+        label = f"{finished:,}/{tasks_total:,}"
     return [amount, fmt.rate(snap.rate), f"eta {fmt.duration(snap.eta)}",
             fmt.duration(snap.elapsed), "", label, done, total]
 

@@ -113,9 +113,13 @@ class Hub:
             raise RuntimeError("this Hub is closed; create a new one for another run")
         if self._state_name == "started":
             return self
-        self._pipeline.start(lambda: self.worker_pids)
         self._state_name = "started"
         atexit.register(self.close)  # a hub left open still restores the terminal at exit
+        try:
+            self._pipeline.start(lambda: self.worker_pids)
+        except BaseException:  # even Ctrl-C half-way: stop what did start
+            self.close(kill=True)
+            raise
         return self
 
     def close(self, kill: bool = False) -> None:
@@ -145,7 +149,9 @@ class Hub:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        if exc is not None and not isinstance(exc, Exception):
+            # KeyboardInterrupt, SystemExit, and asyncio's CancelledError (asyncio.run turns
+            # Ctrl-C into one): stop now, do not wait for running jobs.
             # While we clean up, a second Ctrl-C must exit at once, not leave a mess.
             restore = install_force_exit(lambda: self.worker_pids, file=self._options.file)
             try:
@@ -354,8 +360,16 @@ class Hub:
                     o.address, log_level=self._pipeline.worker_log_level(),
                     capture_print=o.capture_print and capture is not None,
                     extra=o.worker_options))
-                backend.start()
-                self._backend = backend
+                self._backend = backend  # before start: close() must see half-started workers
+                try:
+                    backend.start()
+                except BaseException:  # a failed start (or Ctrl-C in it) leaves no worker
+                    self._backend = None
+                    try:
+                        backend.shutdown(kill=True)
+                    except Exception:  # noqa: BLE001 - the start's own error is the one to see
+                        pass
+                    raise
             return self._backend
 
 
