@@ -8,10 +8,13 @@ names a ``progress`` parameter (a ``**kwargs`` does not count: it did not ask fo
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-_cache: dict[Any, bool] = {}
+# Weak keys: the cache must not keep a function (or the object a method is bound to) alive
+# after the caller dropped it (CPython's test_free_reference checks exactly this).
+_cache: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
@@ -23,17 +26,16 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
 
 def wants_progress(fn: Callable[..., Any]) -> bool:
     """True when ``fn`` has a parameter named ``progress`` (keyword or positional-or-keyword)."""
+    key = getattr(fn, "__func__", fn)  # a bound method: its function (same signature + self)
     try:
-        return _cache[fn]
-    except (KeyError, TypeError):  # TypeError: unhashable callables are not cached
+        return _cache[key]
+    except (KeyError, TypeError):  # TypeError: not weakly referenceable, not cached
         pass
     sig = _signature(fn)
     p = sig.parameters.get("progress") if sig is not None else None
     wants = p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     try:
-        if len(_cache) > 4096:
-            _cache.clear()
-        _cache[fn] = wants
+        _cache[key] = wants
     except TypeError:
         pass
     return wants
