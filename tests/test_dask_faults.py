@@ -366,10 +366,11 @@ def test_7_workers_without_fanin_fail_at_start_with_a_sentence(make_dask_cluster
     assert res["seconds"] < 5, info
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=False, reason=(
     "issue 12 item 7: a scheduler without fanin cannot unpickle hub.map's graph "
-    "(fanin._dask._run_task): every task fails with Dask's generic deserialization error "
-    "instead of the hub saying the scheduler needs fanin (or not needing it)"))
+    "(fanin._backends.dask._run_task): every task fails with Dask's generic deserialization "
+    "error instead of the hub saying the scheduler needs fanin (or not needing it); "
+    "not strict: on Python 3.10 it passed once (the scheduler did not need to unpickle it)"))
 @pytest.mark.timeout(60)
 def test_7_scheduler_without_fanin_works_or_fails_with_a_sentence(make_dask_cluster):
     cluster = make_dask_cluster(2, fanin_on_scheduler=False)
