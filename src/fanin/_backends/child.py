@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .._errors import TaskCancelled
@@ -95,7 +96,11 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
             fn_item = pickle.loads(payload)
             fn, item = fn_item
         except BaseException as exc:  # noqa: BLE001 - e.g. a module missing under spawn
-            report_q.put(_error_result(job_id, exc))
+            # As the stdlib: the job fails with BrokenProcessPool, the cause in its text (and
+            # in the remote traceback); unlike the stdlib, the pool goes on.
+            err = BrokenProcessPool(f"the worker could not unpickle task {task_id!r} "
+                                    f"({description!r}): {type(exc).__name__}: {exc}")
+            report_q.put(_error_result(job_id, err, cause=exc))
             continue
         del payload
         reporter = Reporter(report_q, task_id, description, total,
@@ -139,8 +144,9 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _error_result(job_id: int, exc: BaseException) -> JobResult:
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+def _error_result(job_id: int, exc: BaseException, cause: BaseException | None = None) -> JobResult:
+    shown = cause if cause is not None else exc
+    tb = "".join(traceback.format_exception(type(shown), shown, shown.__traceback__))
     try:
         payload = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
         pickle.loads(payload)

@@ -348,14 +348,23 @@ class ProcessBackend:
                 return
             try:
                 value = pickle.loads(msg.payload)
-            except Exception as exc:  # noqa: BLE001
-                job.future.set_exception(exc)
+            except BaseException as exc:  # noqa: BLE001 - even SystemExit: fail the job, go on
+                # As the stdlib: a BrokenProcessPool whose cause is the unpickling error (but
+                # only this job fails; the pool goes on).
+                err = BrokenProcessPool(f"the result of task {job.task_id!r} could not be "
+                                        f"unpickled: {type(exc).__name__}: {exc}")
+                err.__cause__ = exc
+                self._forward(Verdict((job.task_id,), FAILED, str(err)))
+                job.future.set_exception(err)
             else:
                 if msg.ok:
                     job.future.set_result(value)
                 else:
                     if msg.tb and isinstance(value, BaseException):
                         value.__cause__ = RemoteTraceback(msg.tb)
+                    if not job.started:  # failed before it could report (e.g. unpickling)
+                        self._forward(Verdict((job.task_id,), FAILED,
+                                              f"{type(value).__name__}: {value}"))
                     job.future.set_exception(value)
             if not msg.ok and job.fail_fast:  # after settling the failure itself
                 self._cancel_group(job.group, FAIL_FAST)
