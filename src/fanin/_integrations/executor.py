@@ -200,9 +200,9 @@ def _results(futures: list[Future[Any]], end: float | None) -> Iterator[Any]:
             fut.cancel()
 
 
-def _settle_when_done(hub: Hub, parent: str, futures: list[Future[Any]]) -> None:
-    """End the map's bar when its last chunk settles (from that chunk's callback, which
-    runs after the chunk's final report reached the inbox)."""
+def when_all_done(futures: list[Future[Any]], then: Callable[[], None]) -> None:
+    """Call ``then()`` once, from the callback of whichever of ``futures`` settles last
+    (at once when there are none)."""
     left = [len(futures)]
     lock = threading.Lock()
 
@@ -211,6 +211,19 @@ def _settle_when_done(hub: Hub, parent: str, futures: list[Future[Any]]) -> None
             left[0] -= 1
             if left[0]:
                 return
+        then()
+
+    if not futures:
+        then()
+    for f in futures:
+        f.add_done_callback(one_done)
+
+
+def _settle_when_done(hub: Hub, parent: str, futures: list[Future[Any]]) -> None:
+    """End the map's bar when its last chunk settles (from that chunk's callback, which
+    runs after the chunk's final report reached the inbox)."""
+
+    def settle() -> None:
         failed = [f for f in futures if not f.cancelled() and f.exception() is not None]
         failed += [f for f in futures if not f.cancelled() and f.exception() is None
                    and any(type(v) is Raised for v in f.result())]
@@ -221,10 +234,7 @@ def _settle_when_done(hub: Hub, parent: str, futures: list[Future[Any]]) -> None
         else:
             hub._pipeline.settle_soon(parent, DONE)
 
-    if not futures:
-        hub._pipeline.settle_soon(parent, DONE)
-    for f in futures:
-        f.add_done_callback(one_done)
+    when_all_done(futures, settle)
 
 
 class ThreadPoolExecutor(_HubExecutor, _cf_thread.ThreadPoolExecutor):  # type: ignore[override]

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from .._worker.runjob import Raised
-from .executor import ProcessPoolExecutor
+from .executor import ProcessPoolExecutor, when_all_done
 
 RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
 
@@ -38,20 +38,7 @@ class AsyncResult:
         self._value: Any = None
         self._error: BaseException | None = None
         self._callback, self._error_callback = callback, error_callback
-        left = [len(futures)]
-        lock = threading.Lock()
-
-        def one_done(_: Future[Any]) -> None:
-            with lock:
-                left[0] -= 1
-                if left[0]:
-                    return
-            self._settle()
-
-        if not futures:
-            self._settle()
-        for f in futures:
-            f.add_done_callback(one_done)
+        when_all_done(futures, self._settle)
 
     def _settle(self) -> None:
         try:
