@@ -112,10 +112,15 @@ def test_idle_hub_costs_almost_no_cpu():
         hub.map(workers.count_to, [10, 10])  # pool, pump, collector and renderer all up
         hub.sync()
         time.sleep(0.3)
-        t0, c0 = time.monotonic(), time.process_time()
-        time.sleep(1.0)
-        cpu = (time.process_time() - c0) / (time.monotonic() - t0)
-    assert cpu < 0.02, f"idle hub used {cpu:.1%} of a core"
+        # The least of three 1 s windows: a loaded machine (CI next to other jobs) adds
+        # scheduling noise to a window, never takes CPU away from one.
+        samples = []
+        for _ in range(3):
+            t0, c0 = time.monotonic(), time.process_time()
+            time.sleep(1.0)
+            samples.append((time.process_time() - c0) / (time.monotonic() - t0))
+        cpu = min(samples)
+    assert cpu < 0.02, f"idle hub used {cpu:.1%} of a core (windows: {samples})"
 
 
 def test_render_thread_skips_unchanged_frames_and_draws_a_final_one():
