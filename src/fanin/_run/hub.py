@@ -22,29 +22,21 @@ The data flow (each arrow a queue; commands go back only through the Backend int
 from __future__ import annotations
 
 import atexit
-import io
-import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
 from types import TracebackType
-from typing import IO, Any, Literal, NamedTuple, TypeVar, cast, overload
+from typing import Any, NamedTuple
 
-from .._backends import Backend, BackendConfig, create_backend
+from .._backends import Backend
 from .._ingest.state import Snapshot, TaskView
 from .._wire import FAILED
 from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
-from .calls import check_takes_reporter
-from .chunks import check_chunksize, imap
+from .above import Above
+from .assembly import build_backend, start_backend
 from .group import CallGroup
-from .naming import check_description_arg, describe_items, name_of
-from .options import HubOptions, OnError, check_on_error
+from .hubcalls import Calls
+from .options import HubOptions
 from .pipeline import Pipeline
-from .policy import Failure, results, settle
 from .signals import install_force_exit
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class HubStatistics(NamedTuple):
@@ -58,7 +50,7 @@ class HubStatistics(NamedTuple):
     queued: int  # jobs waiting for a worker
 
 
-class Hub:
+class Hub(Calls):
     """One live progress display fed by any number of threads or processes.
 
     Args:
@@ -100,6 +92,7 @@ class Hub:
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
         self._state_name = "new"
+        self._above = Above(self._pipeline, lambda: self._state_name == "started")
 
     def __getattr__(self, name: str) -> Any:
         # The options read back as attributes (hub.workers, hub.mp_context, hub.refresh, ...).
@@ -200,109 +193,13 @@ class Hub:
         """``print`` that appears above the bars while Rich draws (printed by the render
         thread, so it survives on screen and in the scrollback); a plain ``print`` to
         stdout otherwise."""
-        text = sep.join(str(v) for v in values) + end
-        if self._state_name == "started" and self._pipeline.mode in ("rich", "custom"):
-            if text.endswith("\n"):
-                text = text[:-1]
-            self._pipeline.post_output(text)
-        else:
-            sys.stdout.write(text)
+        self._above.print(sep.join(str(v) for v in values) + end)
 
     @property
     def console(self) -> Any:
         """A ``rich.console.Console`` whose output goes above the bars like :meth:`print`
         (rendered without colour, at the display's width), for tables and the like."""
-        from rich.console import Console
-
-        if self._state_name == "started" and self._pipeline.mode in ("rich", "custom"):
-            width = getattr(getattr(self._pipeline.view, "console", None), "width", 80)
-            return Console(file=cast(IO[str], _Above(self)), width=width, highlight=False, color_system=None,
-                           force_terminal=False)
-        return Console(highlight=False)
-
-    # -- running functions ----------------------------------------------------------------
-    def submit(self, fn: Callable[[T, Reporter], R], item: T, description: str | None = None,
-               total: float | None = None) -> Future[R]:
-        """Run ``fn(item, reporter)`` on the backend; the task shows as its own bar."""
-        self._require_started()
-        check_takes_reporter(fn)
-        desc = _check_description(description if description is not None else name_of(fn))
-        return self._group().submit(fn, [item], [desc], [_check_total(total)])[1][0]
-
-    @overload
-    def map(self, fn: Callable[[T, Reporter], R], items: Iterable[T], *,
-            description: str | Callable[[T], str] | None = None,
-            total: Callable[[T], float | None] | None = None,
-            on_error: Literal["raise"] = "raise") -> list[R]: ...
-
-    @overload
-    def map(self, fn: Callable[[T, Reporter], R], items: Iterable[T], *,
-            description: str | Callable[[T], str] | None = None,
-            total: Callable[[T], float | None] | None = None,
-            on_error: Literal["collect"]) -> list[R | Failure]: ...
-
-    def map(self, fn: Callable[[T, Reporter], R], items: Iterable[T], *,
-            description: str | Callable[[T], str] | None = None,
-            total: Callable[[T], float | None] | None = None,
-            on_error: OnError = "raise") -> list[R] | list[R | Failure]:
-        """Run ``fn(item, reporter)`` for every item; results in input order.
-
-        Failure policy (``policy.settle``): with ``on_error="raise"`` (fail-fast) the first
-        failure cancels this call's queued items, lets running ones end, and is re-raised
-        here with the worker's traceback as its cause. With ``"collect"`` every item runs
-        and failed ones come back as :class:`Failure` objects.
-        """
-        on_error = check_on_error(on_error)
-        check_description_arg(description)
-        self._require_started()
-        check_takes_reporter(fn)
-        items = list(items)
-        descs = describe_items(fn, items, description)
-        totals = [_check_total(total(item)) if total is not None else None for item in items]
-        group = self._group(fail_fast=on_error == "raise")
-        ids, futures = group.submit(fn, items, descs, totals)
-        settle(futures, group, on_error, self.sync)
-        return results(futures, ids, descs)
-
-    def imap(self, fn: Callable[..., R], items: Iterable[Any], *, ordered: bool = True,
-             chunksize: int | None = None, description: str | None = None,
-             on_error: OnError = "raise", star: bool = False) -> Iterator[R]:
-        """``fn(item)`` for every item, called unchanged; results as they are ready.
-
-        Items travel to workers in chunks (default: about four per worker, as
-        ``multiprocessing.Pool`` sizes them) and the call is one bar counting items, with
-        the item count as its total when ``items`` has a length. ``ordered=False`` yields
-        results as chunks finish (the ``imap_unordered`` shape). A generator is read as
-        results are consumed, a bounded number of chunks ahead. ``fanin.current()`` inside
-        ``fn`` is the chunk's reporter. ``star``: each item is an argument tuple,
-        ``fn(*item)``. Failure policy as for :meth:`map` (``"collect"`` yields a
-        :class:`Failure` in a failed item's place).
-        """
-        on_error = check_on_error(on_error)
-        size = check_chunksize(chunksize)
-        self._require_started()
-        group = self._group(fail_fast=on_error == "raise")
-        group.check(fn)
-        return imap(self._pipeline, group, self.workers, self.sync, fn, items, ordered=ordered,
-                    chunksize=size, on_error=on_error, star=star,
-                    description=_check_description(description or name_of(fn)))
-
-    async def amap(self, fn: Callable[[T, Reporter], Any], items: Iterable[T], *,
-                   description: str | Callable[[T], str] | None = None,
-                   total: Callable[[T], float | None] | None = None,
-                   concurrency: int | None = None) -> list[Any]:
-        """Awaitable ``map``: results in input order, the first failure cancels the rest.
-
-        A coroutine function runs as ``fn(item, reporter)`` coroutines in the current event
-        loop, at most ``concurrency`` (default ``workers``) at a time; their reporters post
-        to the hub's in-process inbox and never block the loop. A plain function runs on
-        the backend (threads or processes) while the loop awaits its futures.
-        """
-        from .aio import amap
-
-        self._require_started()
-        return await amap(self._pipeline, self._group(fail_fast=True), self.workers, self.sync, fn, items,
-                          description=description, total=total, concurrency=concurrency)
+        return self._above.console()
 
     # -- reading --------------------------------------------------------------------------
     def sync(self, timeout: float | None = 10.0) -> bool:
@@ -354,43 +251,11 @@ class Hub:
     def _ensure_backend(self) -> Backend:
         with self._backend_lock:
             if self._backend is None:
-                o, capture = self._options, self._pipeline.capture
-                backend = create_backend(o.backend, BackendConfig(
-                    o.workers, self._pipeline.inbox.put, o.flush_interval, o.mp_context,
-                    o.address, log_level=self._pipeline.worker_log_level(),
-                    capture_print=o.capture_print and capture is not None,
-                    extra=o.worker_options))
+                backend = build_backend(self._options, self._pipeline)
                 self._backend = backend  # before start: close() must see half-started workers
                 try:
-                    backend.start()
-                except BaseException:  # a failed start (or Ctrl-C in it) leaves no worker
+                    start_backend(backend)
+                except BaseException:
                     self._backend = None
-                    try:
-                        backend.shutdown(kill=True)
-                    except Exception:  # noqa: BLE001 - the start's own error is the one to see
-                        pass
                     raise
             return self._backend
-
-
-class _Above(io.TextIOBase):
-    """A text file whose lines go above the bars (``hub.console``'s file)."""
-
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-        self._buf = ""
-
-    def write(self, s: str) -> int:
-        self._buf += s
-        *lines, self._buf = self._buf.split("\n")
-        for line in lines:
-            self._hub.print(line)
-        return len(s)
-
-    def flush(self) -> None:
-        if self._buf:
-            line, self._buf = self._buf, ""
-            self._hub.print(line)
-
-    def isatty(self) -> bool:
-        return False
