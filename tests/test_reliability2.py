@@ -732,8 +732,6 @@ def test_item12_ctrl_c_while_the_pool_starts_leaves_no_workers(script, method):
 
 # -- item 13: a pool start that fails leaves the workers already started ----------------------
 
-@xfail(13, "ProcessPool.start() propagates spawn_all's error without stopping the workers it had "
-           "started, and Hub._pool stays unset so close() cannot either")
 @pytest.mark.timeout(60)
 def test_item13_a_failed_pool_start_leaves_no_workers_and_no_fds(script):
     s = script("""
@@ -801,8 +799,6 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@xfail(15, "close() calls Queue.close(), which releases nothing unless the queue's feeder thread "
-           "ever started (never, in the hub's own process): both pipe ends stay open")
 @pytest.mark.timeout(60)
 def test_item15_close_releases_every_reporter_queue():
     base = open_fds()
@@ -817,21 +813,23 @@ def test_item15_close_releases_every_reporter_queue():
 
 # -- item 16: Ctrl-C inside Hub.start() -----------------------------------------------------------
 
-@xfail(16, "start() sets the state to 'started' and starts the collector and render threads "
-           "before registering atexit, with no cleanup if it is interrupted: __exit__ never runs")
 @pytest.mark.timeout(60)
 def test_item16_ctrl_c_inside_hub_start_leaves_nothing_running(script):
     s = script("""
-        real = psutil.cpu_percent
+        real = threading.Thread.start
 
-        def ctrl_c_here(*args, **kwargs):
-            # A Ctrl-C landing while Hub.start() primes its health sampler, its last step
-            # (deterministic stand-in for a signal at that instant).
-            psutil.cpu_percent = real
-            raise KeyboardInterrupt
+        def ctrl_c_here(self):
+            # A Ctrl-C landing just after Hub.start() starts its health sampler, its last
+            # thread (deterministic stand-in for a signal at that instant). The sampler
+            # primes psutil in its own thread now, so patching psutil no longer reaches start().
+            real(self)
+            if (self.name == "fanin-health"
+                    and threading.current_thread() is threading.main_thread()):
+                threading.Thread.start = real
+                raise KeyboardInterrupt
 
         if __name__ == "__main__":
-            psutil.cpu_percent = ctrl_c_here
+            threading.Thread.start = ctrl_c_here
             try:
                 with fanin.Hub(progress="rich") as hub:
                     report(entered=True)

@@ -39,7 +39,7 @@ from .._wire import CANCELLED, FAILED, JobResult, Report, Verdict
 from .._worker.reporter import Reporter
 from .base import FAIL_FAST, BackendConfig, JobSpec, Statistics
 from .child import INIT_FAILED, worker_main
-from .queues import QueueReporters
+from .queues import QueueReporters, release_queue
 
 KILL_GRACE = 1.0  # seconds a worker gets to act on SIGTERM before SIGKILL (close(kill=True))
 PREFETCH = 2  # jobs in flight per worker for short jobs: hides the dispatch round trip
@@ -117,7 +117,13 @@ class ProcessBackend:
                 done.set_exception(exc)
 
         self._pump.call_soon(spawn_all)
-        done.result()
+        try:
+            done.result()
+        except BaseException:
+            # The future holds the error, whose traceback holds this frame (and the pool):
+            # break the cycle, so the dead workers' pipes close now, not at some later gc.
+            done = None  # type: ignore[assignment]
+            raise
 
     def submit(self, spec: JobSpec) -> Future[Any]:
         if self._broken is not None:
@@ -200,19 +206,35 @@ class ProcessBackend:
     # -- pump thread ----------------------------------------------------------------------
     def _spawn(self) -> _Worker:
         ctx: Any = self._ctx  # typeshed's BaseContext lacks Process; Queue privates below
-        task_q = ctx.Queue()
-        report_q = ctx.Queue()
-        # Withdrawals of prefetched jobs: a pipe, so a send is in the worker's reach at
-        # once (a Queue's feeder thread could deliver it after the job has started).
-        cancel_r, cancel_w = ctx.Pipe(duplex=False)
-        proc = ctx.Process(
-            target=worker_main,
-            args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print,
-                  cancel_r, self._initializer, self._initargs, self._max_tasks, os.getpid()),
-            name="fanin-worker",
-            daemon=True,
-        )
-        proc.start()
+        made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
+        try:
+            task_q = ctx.Queue()
+            made.append(task_q)
+            report_q = ctx.Queue()
+            made.append(report_q)
+            # Withdrawals of prefetched jobs: a pipe, so a send is in the worker's reach at
+            # once (a Queue's feeder thread could deliver it after the job has started).
+            cancel_r, cancel_w = ctx.Pipe(duplex=False)
+            made += [cancel_r, cancel_w]
+            proc = ctx.Process(
+                target=worker_main,
+                args=(task_q, report_q, self._flush_interval, self._log_level,
+                      self._capture_print, cancel_r, self._initializer, self._initargs,
+                      self._max_tasks, os.getpid()),
+                name="fanin-worker",
+                daemon=True,
+            )
+            proc.start()
+        except BaseException as exc:
+            for obj in made:
+                if hasattr(obj, "_reader"):
+                    release_queue(obj)
+                else:
+                    obj.close()
+            if isinstance(exc, OSError):
+                _note(exc, f"(fanin: cannot start worker {len(self._workers) + 1} of {self._n}; "
+                           f"the limit on open files is {_fd_limit()})")
+            raise
         # Keep only our ends: EOF on a dead worker's report queue, EPIPE on its task queue.
         report_q._writer.close()
         task_q._reader.close()
@@ -383,8 +405,8 @@ class ProcessBackend:
         self._pump.unwatch(w.report_q)
         w.dead = True
         w.task_q.cancel_join_thread()
-        w.task_q.close()
-        w.report_q.close()
+        release_queue(w.task_q)
+        release_queue(w.report_q)  # read only here: Queue.close() alone would keep its fd
         w.cancel_w.close()
         self._workers.remove(w)
         jobs = [j for j in w.inflight.values() if not j.abandoned]
@@ -456,6 +478,15 @@ def _cancel(fut: Future[Any]) -> None:
         fut.set_running_or_notify_cancel()
     elif not fut.done():
         fut.set_exception(TaskCancelled("cancelled before it started"))
+
+
+def _fd_limit() -> str:
+    try:
+        import resource
+
+        return str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    except (ImportError, OSError, ValueError):
+        return "unknown"
 
 
 def _note(exc: BaseException, text: str) -> None:
