@@ -537,8 +537,6 @@ def test_item06_amap_under_asyncio_run_stops_at_the_first_ctrl_c(script):
 
 # -- item 7: Ctrl-C while leaving ``with Hub()`` ----------------------------------------------------
 
-@xfail(7, "a KeyboardInterrupt inside close() escapes it: pool, render thread and cursor are left "
-          "as they were")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("backend", ["thread", "process"])
 def test_item07_ctrl_c_while_close_waits_for_running_tasks(script, backend):
@@ -905,8 +903,6 @@ CTRL_C_IN_CLOSE = """
 """
 
 
-@xfail(17, "a KeyboardInterrupt inside the CLI hub's close() escapes it before the render thread "
-           "is stopped: the CLI's line goes over the live bars, no summary, cursor hidden")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("backend", ["process", "thread"])
 def test_item17_ctrl_c_as_the_last_job_finishes(script, backend):

@@ -161,8 +161,9 @@ class ProcessBackend:
 
     def shutdown(self, kill: bool = False, timeout: float | None = None) -> None:
         """Stop the workers: after their current jobs (like the thread backend and the
-        stdlib executors; ``timeout`` bounds the wait), or at once with ``kill``."""
-        done: Future[None] = Future()
+        stdlib executors; ``timeout`` bounds the wait), or at once with ``kill``.
+
+        May be called again, e.g. with ``kill`` after a Ctrl-C cut a graceful one short."""
 
         def begin() -> None:
             self._closing = True
@@ -183,10 +184,8 @@ class ProcessBackend:
                         w.task_q.put(None)
                     except (OSError, ValueError):
                         _terminate(w.proc)
-            done.set_result(None)
 
-        self._pump.call_soon(begin)
-        done.result(timeout=10.0)
+        self._pump.run(begin, timeout=10.0)
         # Wait on sentinels, never join here: the pump thread reaps each worker in
         # _on_exit, and two threads reaping one process lose its exit code. A stopped
         # (SIGSTOP) worker never acts on SIGTERM: with kill, SIGKILL follows a short grace.

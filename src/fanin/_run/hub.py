@@ -41,7 +41,7 @@ from .naming import check_description_arg, describe_items, name_of
 from .options import HubOptions, OnError, check_on_error
 from .pipeline import Pipeline
 from .policy import Failure, results, settle
-from .signals import install_force_exit
+from .signals import exit_code, install_force_exit
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -127,22 +127,49 @@ class Hub:
 
         With ``kill``, running process workers are terminated and running thread tasks are
         interrupted at their next ``advance``. Idempotent.
+
+        Interrupt-safe: a Ctrl-C (or SIGTERM) while it waits for running tasks turns it
+        into ``close(kill=True)``, the steps not yet done still run (so the display stops
+        and the cursor comes back), and the interrupt is re-raised at the end. From that
+        interrupt on, a further one exits at once (``install_force_exit``).
         """
         if self._state_name != "started":
             self._state_name = "closed"
             return
         self._state_name = "closing"
-        try:
-            from .._worker.flusher import FLUSHER
+        kill_now = [kill]
+        restore: Callable[[], None] | None = None
+        errors: list[BaseException] = []
 
-            FLUSHER.flush_all()  # this process's open hub.reporter()s, before their queues go
+        def stop_backend() -> None:
             if self._backend is not None:
-                self._backend.shutdown(kill=kill)
-            self._pipeline.stop()
+                self._backend.shutdown(kill=kill_now[0])
+
+        try:
+            for step in (_flush_reporters, stop_backend, self._pipeline.stop):
+                for _ in range(3):  # a step a Ctrl-C cut short runs again, killing
+                    try:
+                        step()
+                        break
+                    except KeyboardInterrupt as exc:
+                        if not errors:
+                            errors.append(exc)
+                        kill_now[0] = True  # nobody waits for running tasks any more
+                        if restore is None:
+                            restore = install_force_exit(lambda: self.worker_pids,
+                                                         code=exit_code(exc),
+                                                         file=self._options.file)
+                    except BaseException as exc:  # noqa: BLE001 - the other steps still run
+                        errors.append(exc)
+                        break
         finally:
             atexit.unregister(self.close)
             self._pipeline.release()
             self._state_name = "closed"
+            if restore is not None:
+                restore()
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> Hub:
         return self.start()
@@ -153,7 +180,8 @@ class Hub:
             # KeyboardInterrupt, SystemExit, and asyncio's CancelledError (asyncio.run turns
             # Ctrl-C into one): stop now, do not wait for running jobs.
             # While we clean up, a second Ctrl-C must exit at once, not leave a mess.
-            restore = install_force_exit(lambda: self.worker_pids, file=self._options.file)
+            restore = install_force_exit(lambda: self.worker_pids, code=exit_code(exc),
+                                         file=self._options.file)
             try:
                 self.close(kill=True)
             finally:
@@ -371,6 +399,12 @@ class Hub:
                         pass
                     raise
             return self._backend
+
+
+def _flush_reporters() -> None:
+    from .._worker.flusher import FLUSHER
+
+    FLUSHER.flush_all()  # this process's open hub.reporter()s, before their queues go
 
 
 class _Above(io.TextIOBase):

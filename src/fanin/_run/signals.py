@@ -20,6 +20,12 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so the same clean shutdown path runs."""
 
 
+def exit_code(exc: BaseException) -> int:
+    """The exit status a shell reports for the signal behind ``exc``: 143 (128 + SIGTERM)
+    for ``Terminated``, else 130 (128 + SIGINT)."""
+    return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 128 + signal.SIGINT
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated(f"received signal {signum}")
 
