@@ -758,12 +758,8 @@ def test_item13_a_failed_pool_start_leaves_no_workers_and_no_fds(script):
 
 # -- item 14: programs a job starts survive Ctrl-C and SIGTERM -----------------------------------
 
-ITEM14_XFAIL = xfail(14, "on SIGTERM the worker's children still survive the run")
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=ITEM14_XFAIL)],
-                         ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_item14_programs_started_by_a_job_do_not_survive_the_run(script, sig):
     s = script("""
         if __name__ == "__main__":
@@ -922,8 +918,6 @@ def test_item17_ctrl_c_as_the_last_job_finishes(script, backend):
 
 # -- item 18: SIGTERM to a program that uses the library ------------------------------------------
 
-@xfail(18, "the library installs no SIGTERM handling (only the CLI does): the default action kills "
-           "the process in the middle of a live display")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("backend", ["thread", "process"])
 def test_item18_sigterm_restores_the_terminal(script, backend):
@@ -943,6 +937,38 @@ def test_item18_sigterm_restores_the_terminal(script, backend):
     assert not s.screen().cursor.hidden, "cursor left hidden"
     time.sleep(2.5)  # workers of a dead hub end within their 2 s orphan check at worst
     assert not session_leftovers(pids)
+
+
+@pytest.mark.timeout(60)
+def test_item18_sigterm_still_kills_and_a_programs_own_handler_is_kept(script):
+    # Without a handler of the program's, the process still dies by SIGTERM (after the
+    # cleanup); with one, the hub leaves it in place, and the default comes back at close.
+    s = script("""
+        def own(signum, frame):
+            report(own_handler_ran=True)
+
+        if __name__ == "__main__":
+            with fanin.Hub(progress="off") as hub:
+                report(during=signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)
+            report(after=signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, own)
+            with fanin.Hub(progress="off") as hub:
+                report(kept=signal.getsignal(signal.SIGTERM) is own)
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)
+            report(restored=signal.getsignal(signal.SIGTERM) is own)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            with fanin.Hub(progress="off") as hub:
+                report(waiting=True)
+                time.sleep(30)
+    """)
+    s.wait_for(lambda s: s.found.get("waiting"), what="the last hub")
+    os.kill(s.pid, signal.SIGTERM)
+    rc = s.wait(10)
+    found = s.found
+    assert found.get("during") and found.get("after"), found
+    assert found.get("kept") and found.get("own_handler_ran") and found.get("restored"), found
+    assert rc == -signal.SIGTERM, f"rc={rc}: not killed by SIGTERM\n{s.stderr[-1500:]}"
 
 
 # -- item 19: a lone surrogate disables the display; bidi overrides pass through ----------------

@@ -41,7 +41,14 @@ from .naming import check_description_arg, describe_items, name_of
 from .options import HubOptions, OnError, check_on_error
 from .pipeline import Pipeline
 from .policy import Failure, results, settle
-from .signals import exit_code, install_force_exit
+from .signals import (
+    DefaultTerminated,
+    die_by_sigterm,
+    exit_code,
+    hold_sigterm,
+    install_force_exit,
+    sigterm_released,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -100,6 +107,7 @@ class Hub:
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
         self._state_name = "new"
+        self._release_sigterm: Callable[[], None] = _nothing
 
     def __getattr__(self, name: str) -> Any:
         # The options read back as attributes (hub.workers, hub.mp_context, hub.refresh, ...).
@@ -115,6 +123,9 @@ class Hub:
             return self
         self._state_name = "started"
         atexit.register(self.close)  # a hub left open still restores the terminal at exit
+        # A SIGTERM that would kill the process outright cleans up first (the program's
+        # own handler, if it has one, is left alone).
+        self._release_sigterm = hold_sigterm()
         try:
             self._pipeline.start(lambda: self.worker_pids)
         except BaseException:  # even Ctrl-C half-way: stop what did start
@@ -168,6 +179,7 @@ class Hub:
             self._state_name = "closed"
             if restore is not None:
                 restore()
+            self._release_sigterm()
         if errors:
             raise errors[0]
 
@@ -176,18 +188,25 @@ class Hub:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc is not None and not isinstance(exc, Exception):
-            # KeyboardInterrupt, SystemExit, and asyncio's CancelledError (asyncio.run turns
-            # Ctrl-C into one): stop now, do not wait for running jobs.
-            # While we clean up, a second Ctrl-C must exit at once, not leave a mess.
-            restore = install_force_exit(lambda: self.worker_pids, code=exit_code(exc),
-                                         file=self._options.file)
-            try:
-                self.close(kill=True)
-            finally:
-                restore()
-        else:
-            self.close()
+        try:
+            if exc is not None and not isinstance(exc, Exception):
+                # KeyboardInterrupt, SystemExit, and asyncio's CancelledError (asyncio.run
+                # turns Ctrl-C into one): stop now, do not wait for running jobs.
+                # While we clean up, a second Ctrl-C must exit at once, not leave a mess.
+                restore = install_force_exit(lambda: self.worker_pids, code=exit_code(exc),
+                                             file=self._options.file)
+                try:
+                    self.close(kill=True)
+                finally:
+                    restore()
+            else:
+                self.close()
+            sigterm_released()  # ours, if a force-exit handler hid it from close's release
+        except DefaultTerminated:  # SIGTERM while closing
+            _die_if_sigterm_is_default()
+            raise
+        if isinstance(exc, DefaultTerminated):
+            _die_if_sigterm_is_default()
 
     # -- reporters ------------------------------------------------------------------------
     def reporter(self, description: str = "", total: float | None = None, *, unit: str = "",
@@ -399,6 +418,18 @@ class Hub:
                         pass
                     raise
             return self._backend
+
+
+def _nothing() -> None:
+    pass
+
+
+def _die_if_sigterm_is_default() -> None:
+    # The SIGTERM found no handler of the program's: once cleaned up, die by it as the
+    # default action would have. (Not while an enclosing hub still holds SIGTERM: it
+    # does this when its own block ends.)
+    if sigterm_released():
+        die_by_sigterm()
 
 
 def _flush_reporters() -> None:
