@@ -1319,8 +1319,6 @@ def test_item26_the_events_file_is_opened_safely_and_failures_are_reported(tmp_p
 
 # -- item 27: nested map on a full thread pool; a reporter used after its hub closed ------------
 
-@xfail(27, "map() inside a thread-pool task queues behind its own caller; a closed hub's "
-           "reporter posts into an inbox nobody reads, silently")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("case", ["nested-map", "reporter-after-close"])
 def test_item27_nested_map_and_late_reporters(script, case):
@@ -1354,6 +1352,35 @@ def test_item27_nested_map_and_late_reporters(script, case):
             r.finish()
         late = [w for w in caught if issubclass(w.category, fanin.FaninWarning)]
         assert len(late) == 1, [str(w.message) for w in caught]  # warned, once
+
+
+@pytest.mark.timeout(60)
+def test_item27_nested_maps_on_every_worker_with_a_failure(script):
+    # Every worker runs an outer task whose inner map's items cannot get a worker; one
+    # inner item fails: the failure comes back (fail-fast), nothing hangs, and the other
+    # outer task's inner map completes.
+    s = script("""
+        def inner(x, progress):
+            if x == -1:
+                raise ValueError("inner item failed")
+            progress.advance()
+            return x
+
+        def outer(xs, progress):
+            return sum(hub.map(inner, xs))
+
+        if __name__ == "__main__":
+            watchdog(10, "nested maps on a full thread pool")
+            with fanin.Hub(backend="thread", workers=2, progress="off") as hub:
+                out = hub.map(outer, [[1, 2, 3], [4, -1, 6]], on_error="collect")
+                report(ok=out[0], error=repr(out[1].error),
+                       statuses=sorted(t.status for t in hub.tasks()))
+    """)
+    s.wait(20)
+    found = s.found
+    assert found.get("ok") == 6, found
+    assert "inner item failed" in found.get("error", ""), found
+    assert "running" not in found.get("statuses", ["running"]), found
 
 
 # -- item 28: the docs on trust ---------------------------------------------------------------
