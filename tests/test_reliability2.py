@@ -841,7 +841,6 @@ def test_item16_ctrl_c_inside_hub_start_leaves_nothing_running(script):
 
 
 @pytest.mark.stress
-@xfail(16, "a real Ctrl-C landing inside Hub.start() (about 1 trial in 10)")
 @pytest.mark.timeout(300)
 def test_item16_stress_random_ctrl_c_during_start(script):
     s = script("""

@@ -122,11 +122,11 @@ class Hub:
         if self._state_name == "started":
             return self
         self._state_name = "started"
-        atexit.register(self.close)  # a hub left open still restores the terminal at exit
-        # A SIGTERM that would kill the process outright cleans up first (the program's
-        # own handler, if it has one, is left alone).
-        self._release_sigterm = hold_sigterm()
         try:
+            atexit.register(self.close)  # a hub left open still restores the terminal at exit
+            # A SIGTERM that would kill the process outright cleans up first (the program's
+            # own handler, if it has one, is left alone).
+            self._release_sigterm = hold_sigterm()
             self._pipeline.start(lambda: self.worker_pids)
         except BaseException:  # even Ctrl-C half-way: stop what did start
             self.close(kill=True)
