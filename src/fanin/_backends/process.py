@@ -19,6 +19,7 @@ interrupted by ``interrupt_group``: a process job ends, or its worker is stopped
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import pickle
@@ -207,6 +208,7 @@ class ProcessBackend:
         ctx: Any = self._ctx  # typeshed's BaseContext lacks Process; Queue privates below
         made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
         try:
+            _check_fd_headroom()
             task_q = ctx.Queue()
             made.append(task_q)
             report_q = ctx.Queue()
@@ -477,6 +479,23 @@ def _cancel(fut: Future[Any]) -> None:
         fut.set_running_or_notify_cancel()
     elif not fut.done():
         fut.set_exception(TaskCancelled("cancelled before it started"))
+
+
+SPAWN_FDS = 12  # fds a worker start needs at its peak (queues, cancel pipe, start pipes)
+
+
+def _check_fd_headroom() -> None:
+    """Fail a worker start that would run out of fds *before* it begins: under ``fork``,
+    the stdlib leaks a pipe when it runs out between the two it opens (issue 15, item 13)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        used = len(os.listdir("/proc/self/fd"))  # Linux; elsewhere we just try
+    except (ImportError, OSError, ValueError):
+        return
+    if soft != resource.RLIM_INFINITY and used + SPAWN_FDS > soft:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
 
 
 def _fd_limit() -> str:
