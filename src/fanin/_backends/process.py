@@ -19,6 +19,7 @@ interrupted by ``interrupt_group``: a process job ends, or its worker is stopped
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import pickle
@@ -39,7 +40,7 @@ from .._wire import CANCELLED, FAILED, JobResult, Report, Verdict
 from .._worker.reporter import Reporter
 from .base import FAIL_FAST, BackendConfig, JobSpec, Statistics
 from .child import INIT_FAILED, worker_main
-from .queues import QueueReporters
+from .queues import QueueReporters, release_queue
 
 KILL_GRACE = 1.0  # seconds a worker gets to act on SIGTERM before SIGKILL (close(kill=True))
 PREFETCH = 2  # jobs in flight per worker for short jobs: hides the dispatch round trip
@@ -117,7 +118,13 @@ class ProcessBackend:
                 done.set_exception(exc)
 
         self._pump.call_soon(spawn_all)
-        done.result()
+        try:
+            done.result()
+        except BaseException:
+            # The future holds the error, whose traceback holds this frame (and the pool):
+            # break the cycle, so the dead workers' pipes close now, not at some later gc.
+            done = None  # type: ignore[assignment]
+            raise
 
     def submit(self, spec: JobSpec) -> Future[Any]:
         if self._broken is not None:
@@ -155,8 +162,9 @@ class ProcessBackend:
 
     def shutdown(self, kill: bool = False, timeout: float | None = None) -> None:
         """Stop the workers: after their current jobs (like the thread backend and the
-        stdlib executors; ``timeout`` bounds the wait), or at once with ``kill``."""
-        done: Future[None] = Future()
+        stdlib executors; ``timeout`` bounds the wait), or at once with ``kill``.
+
+        May be called again, e.g. with ``kill`` after a Ctrl-C cut a graceful one short."""
 
         def begin() -> None:
             self._closing = True
@@ -177,10 +185,8 @@ class ProcessBackend:
                         w.task_q.put(None)
                     except (OSError, ValueError):
                         _terminate(w.proc)
-            done.set_result(None)
 
-        self._pump.call_soon(begin)
-        done.result(timeout=10.0)
+        self._pump.run(begin, timeout=10.0)
         # Wait on sentinels, never join here: the pump thread reaps each worker in
         # _on_exit, and two threads reaping one process lose its exit code. A stopped
         # (SIGSTOP) worker never acts on SIGTERM: with kill, SIGKILL follows a short grace.
@@ -200,19 +206,36 @@ class ProcessBackend:
     # -- pump thread ----------------------------------------------------------------------
     def _spawn(self) -> _Worker:
         ctx: Any = self._ctx  # typeshed's BaseContext lacks Process; Queue privates below
-        task_q = ctx.Queue()
-        report_q = ctx.Queue()
-        # Withdrawals of prefetched jobs: a pipe, so a send is in the worker's reach at
-        # once (a Queue's feeder thread could deliver it after the job has started).
-        cancel_r, cancel_w = ctx.Pipe(duplex=False)
-        proc = ctx.Process(
-            target=worker_main,
-            args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print,
-                  cancel_r, self._initializer, self._initargs, self._max_tasks, os.getpid()),
-            name="fanin-worker",
-            daemon=True,
-        )
-        proc.start()
+        made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
+        try:
+            _check_fd_headroom()
+            task_q = ctx.Queue()
+            made.append(task_q)
+            report_q = ctx.Queue()
+            made.append(report_q)
+            # Withdrawals of prefetched jobs: a pipe, so a send is in the worker's reach at
+            # once (a Queue's feeder thread could deliver it after the job has started).
+            cancel_r, cancel_w = ctx.Pipe(duplex=False)
+            made += [cancel_r, cancel_w]
+            proc = ctx.Process(
+                target=worker_main,
+                args=(task_q, report_q, self._flush_interval, self._log_level,
+                      self._capture_print, cancel_r, self._initializer, self._initargs,
+                      self._max_tasks, os.getpid()),
+                name="fanin-worker",
+                daemon=True,
+            )
+            proc.start()
+        except BaseException as exc:
+            for obj in made:
+                if hasattr(obj, "_reader"):
+                    release_queue(obj)
+                else:
+                    obj.close()
+            if isinstance(exc, OSError):
+                _note(exc, f"(fanin: cannot start worker {len(self._workers) + 1} of {self._n}; "
+                           f"the limit on open files is {_fd_limit()})")
+            raise
         # Keep only our ends: EOF on a dead worker's report queue, EPIPE on its task queue.
         report_q._writer.close()
         task_q._reader.close()
@@ -383,8 +406,8 @@ class ProcessBackend:
         self._pump.unwatch(w.report_q)
         w.dead = True
         w.task_q.cancel_join_thread()
-        w.task_q.close()
-        w.report_q.close()
+        release_queue(w.task_q)
+        release_queue(w.report_q)  # read only here: Queue.close() alone would keep its fd
         w.cancel_w.close()
         self._workers.remove(w)
         jobs = [j for j in w.inflight.values() if not j.abandoned]
@@ -456,6 +479,32 @@ def _cancel(fut: Future[Any]) -> None:
         fut.set_running_or_notify_cancel()
     elif not fut.done():
         fut.set_exception(TaskCancelled("cancelled before it started"))
+
+
+SPAWN_FDS = 12  # fds a worker start needs at its peak (queues, cancel pipe, start pipes)
+
+
+def _check_fd_headroom() -> None:
+    """Fail a worker start that would run out of fds *before* it begins: under ``fork``,
+    the stdlib leaks a pipe when it runs out between the two it opens (issue 15, item 13)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        used = len(os.listdir("/proc/self/fd"))  # Linux; elsewhere we just try
+    except (ImportError, OSError, ValueError):
+        return
+    if soft != resource.RLIM_INFINITY and used + SPAWN_FDS > soft:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+
+def _fd_limit() -> str:
+    try:
+        import resource
+
+        return str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    except (ImportError, OSError, ValueError):
+        return "unknown"
 
 
 def _note(exc: BaseException, text: str) -> None:

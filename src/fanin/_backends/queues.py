@@ -38,11 +38,36 @@ class QueueReporters:
         return rep
 
     def close(self) -> None:
-        """Release every queue (and its fds); this process's copies stop flushing."""
+        """Release every queue (and its fds); this process's copies stop flushing.
+
+        Called once the pump has stopped reading them. A reporter still used afterwards
+        in this process is told so once (``HubChannel.close``)."""
         channels, self._channels = self._channels, []
         for channel in channels:
             FLUSHER.forget_channel(channel)
+            channel.close()
+            release_queue(channel.queue)
+
+
+def release_queue(q: Any) -> None:
+    """Close both pipe ends of a ``multiprocessing.Queue`` that this process holds.
+
+    ``Queue.close()`` alone closes nothing unless the queue's feeder thread ever started
+    (it is the feeder that closes the ends): a queue this process only reads, or never
+    wrote to, would keep two fds until it is garbage-collected (issue 15, item 15). With
+    a feeder, the feeder closes them after writing what is buffered; closing its writer
+    under it would make it print an error.
+    """
+    feeder = getattr(q, "_thread", None) is not None
+    try:
+        q.close()
+    except (OSError, ValueError):
+        pass
+    if feeder:
+        return
+    for end in (getattr(q, "_reader", None), getattr(q, "_writer", None)):
+        if end is not None:
             try:
-                channel.queue.close()
-            except (OSError, ValueError):
+                end.close()
+            except OSError:
                 pass

@@ -43,6 +43,8 @@ class ThreadBackend:
         self._queued: dict[str, tuple[int, Future[Any]]] = {}
         self._running: dict[str, tuple[int, Reporter]] = {}
         self._pump: Pump | None = None
+        self._inside = threading.local()  # .depth: this thread is running our jobs (nested)
+        self._stopped: set[int] = set()  # groups cancelled: their later inline jobs don't run
         self._reporters = QueueReporters(config.mp_context, config.forward,
                                          config.flush_interval, self._ensure_pump)
 
@@ -52,16 +54,44 @@ class ThreadBackend:
     def submit(self, job: JobSpec) -> Future[Any]:
         reporter = Reporter(self._channel, job.task_id, job.description, job.total,
                             flush_interval=self._config.flush_interval)
+        if getattr(self._inside, "depth", 0) and self._full():
+            return self._run_here(job, reporter)
         with self._lock:
             fut = self._executor.submit(self._run, job, reporter)
             if not fut.running() and not fut.done():
                 self._queued[job.task_id] = (job.group, fut)
         return fut
 
+    def _full(self) -> bool:
+        with self._lock:
+            return len(self._running) + len(self._queued) >= self._config.workers
+
+    def _run_here(self, job: JobSpec, reporter: Reporter) -> Future[Any]:
+        """A job submitted from inside one of our own jobs while no worker is free runs
+        in the submitting thread, now: queued, it would wait for a worker that may be
+        its own caller, waiting for it (a nested ``map`` on a full pool deadlocked)."""
+        fut: Future[Any] = Future()
+        with self._lock:
+            stopped = job.group in self._stopped
+        if stopped:
+            fut.cancel()
+            fut.set_running_or_notify_cancel()
+            self._config.forward(Verdict((job.task_id,), CANCELLED, FAIL_FAST))
+            return fut
+        fut.set_running_or_notify_cancel()
+        try:
+            value = self._run(job, reporter)
+        except BaseException as exc:  # noqa: BLE001 - it goes to the future, as in the pool
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)
+        return fut
+
     def _run(self, job: JobSpec, reporter: Reporter) -> Any:
         with self._lock:
             self._queued.pop(job.task_id, None)
             self._running[job.task_id] = (job.group, reporter)
+        self._inside.depth = getattr(self._inside, "depth", 0) + 1
         try:
             return run_job(job.fn, job.item, reporter)
         except BaseException:
@@ -69,6 +99,7 @@ class ThreadBackend:
                 self._cancel(FAIL_FAST, job.group)
             raise
         finally:
+            self._inside.depth -= 1
             with self._lock:
                 self._running.pop(job.task_id, None)
 
@@ -76,6 +107,8 @@ class ThreadBackend:
         cancelled: list[str] = []
         futures: list[Future[Any]] = []
         with self._lock:
+            if group is not None:
+                self._stopped.add(group)
             for task, (g, fut) in list(self._queued.items()):
                 if group is None or g == group:
                     del self._queued[task]

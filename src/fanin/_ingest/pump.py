@@ -24,6 +24,7 @@ import os
 import pickle
 import selectors
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -106,6 +107,35 @@ class Pump:
         self._calls.append(fn)
         self._wake()
 
+    def run(self, fn: Callable[[], None], timeout: float | None = 10.0) -> bool:
+        """Run ``fn`` on the pump thread and wait for it; False if it did not run in time.
+
+        If the pump has stopped (or never started), ``fn`` runs here instead: nobody else
+        touches the pump's state then. So a second ``shutdown`` (Ctrl-C during the first)
+        never waits for a call that a stopped pump will not make.
+        """
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                fn()
+            finally:
+                done.set()
+
+        self.call_soon(call)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(0.05):
+            if not self._thread.is_alive():
+                try:
+                    self._calls.remove(call)
+                except ValueError:  # it ran (or is running) after all
+                    return done.wait(1.0)
+                call()
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+        return True
+
     def _wake(self) -> None:
         try:
             os.write(self._wake_w, b"\0")
@@ -130,6 +160,12 @@ class Pump:
 
     def stop(self, timeout: float | None = 5.0) -> None:
         """Drain everything readable, then stop. Idempotent."""
+        if self._thread.ident is None and not self._stopping:  # never started: close our fds
+            self._stopping = True
+            self._sel.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            return
         if not self._thread.is_alive():
             return
         self.call_soon(self._request_stop)

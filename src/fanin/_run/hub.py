@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NamedTuple
 
@@ -32,11 +33,19 @@ from .._wire import FAILED
 from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
 from .above import Above
 from .assembly import build_backend, start_backend
+from .closing import Closing
 from .group import CallGroup
 from .hubcalls import Calls
 from .options import HubOptions
 from .pipeline import Pipeline
-from .signals import install_force_exit
+from .signals import (
+    DefaultTerminated,
+    die_by_sigterm,
+    exit_code,
+    hold_sigterm,
+    install_force_exit,
+    sigterm_released,
+)
 
 
 class HubStatistics(NamedTuple):
@@ -93,6 +102,7 @@ class Hub(Calls):
         self._backend_lock = threading.Lock()
         self._state_name = "new"
         self._above = Above(self._pipeline, lambda: self._state_name == "started")
+        self._release_sigterm: Callable[[], None] = _nothing
 
     def __getattr__(self, name: str) -> Any:
         # The options read back as attributes (hub.workers, hub.mp_context, hub.refresh, ...).
@@ -107,8 +117,11 @@ class Hub(Calls):
         if self._state_name == "started":
             return self
         self._state_name = "started"
-        atexit.register(self.close)  # a hub left open still restores the terminal at exit
         try:
+            atexit.register(self.close)  # a hub left open still restores the terminal at exit
+            # A SIGTERM that would kill the process outright cleans up first (the program's
+            # own handler, if it has one, is left alone).
+            self._release_sigterm = hold_sigterm()
             self._pipeline.start(lambda: self.worker_pids)
         except BaseException:  # even Ctrl-C half-way: stop what did start
             self.close(kill=True)
@@ -120,39 +133,58 @@ class Hub(Calls):
 
         With ``kill``, running process workers are terminated and running thread tasks are
         interrupted at their next ``advance``. Idempotent.
+
+        Interrupt-safe: a Ctrl-C (or SIGTERM) while it waits for running tasks turns it
+        into ``close(kill=True)``, the steps not yet done still run (so the display stops
+        and the cursor comes back), and the interrupt is re-raised at the end. From that
+        interrupt on, a further one exits at once (``install_force_exit``).
         """
         if self._state_name != "started":
             self._state_name = "closed"
             return
         self._state_name = "closing"
+        closing = Closing(kill, lambda exc: install_force_exit(
+            lambda: self.worker_pids, code=exit_code(exc), file=self._options.file))
         try:
-            from .._worker.flusher import FLUSHER
-
-            FLUSHER.flush_all()  # this process's open hub.reporter()s, before their queues go
-            if self._backend is not None:
-                self._backend.shutdown(kill=kill)
-            self._pipeline.stop()
+            closing.run((_flush_reporters, self._stop_backend, lambda _: self._pipeline.stop()))
         finally:
             atexit.unregister(self.close)
             self._pipeline.release()
             self._state_name = "closed"
+            if closing.disarm is not None:
+                closing.disarm()
+            self._release_sigterm()
+        if closing.errors:
+            raise closing.errors[0]
+
+    def _stop_backend(self, kill: bool) -> None:
+        if self._backend is not None:
+            self._backend.shutdown(kill=kill)
 
     def __enter__(self) -> Hub:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc is not None and not isinstance(exc, Exception):
-            # KeyboardInterrupt, SystemExit, and asyncio's CancelledError (asyncio.run turns
-            # Ctrl-C into one): stop now, do not wait for running jobs.
-            # While we clean up, a second Ctrl-C must exit at once, not leave a mess.
-            restore = install_force_exit(lambda: self.worker_pids, file=self._options.file)
-            try:
-                self.close(kill=True)
-            finally:
-                restore()
-        else:
-            self.close()
+        try:
+            if exc is not None and not isinstance(exc, Exception):
+                # KeyboardInterrupt, SystemExit, and asyncio's CancelledError (asyncio.run
+                # turns Ctrl-C into one): stop now, do not wait for running jobs.
+                # While we clean up, a second Ctrl-C must exit at once, not leave a mess.
+                restore = install_force_exit(lambda: self.worker_pids, code=exit_code(exc),
+                                             file=self._options.file)
+                try:
+                    self.close(kill=True)
+                finally:
+                    restore()
+            else:
+                self.close()
+            sigterm_released()  # ours, if a force-exit handler hid it from close's release
+        except DefaultTerminated:  # SIGTERM while closing
+            _die_if_sigterm_is_default()
+            raise
+        if isinstance(exc, DefaultTerminated):
+            _die_if_sigterm_is_default()
 
     # -- reporters ------------------------------------------------------------------------
     def reporter(self, description: str = "", total: float | None = None, *, unit: str = "",
@@ -259,3 +291,22 @@ class Hub(Calls):
                     self._backend = None
                     raise
             return self._backend
+
+
+def _nothing() -> None:
+    pass
+
+
+def _die_if_sigterm_is_default() -> None:
+    # The SIGTERM found no handler of the program's: once cleaned up, die by it as the
+    # default action would have. (Not while an enclosing hub still holds SIGTERM: it
+    # does this when its own block ends.)
+    if sigterm_released():
+        die_by_sigterm()
+
+
+def _flush_reporters(_kill: bool) -> None:
+    from .._worker.flusher import FLUSHER
+
+    FLUSHER.flush_all()  # this process's open hub.reporter()s, before their queues go
+

@@ -75,6 +75,8 @@ class Pipeline:
         self.mode = "off"
         self._registered = False
         self._tqdm = False
+        self._stopped: set[str] = set()  # the steps of stop() already done
+        self._final: tuple[Snapshot, list[TaskView] | None] | None = None  # set by _close_state
 
     def start(self, pids: Callable[[], list[int]]) -> None:
         o = self.options
@@ -141,31 +143,54 @@ class Pipeline:
         return logging_level() if route else None
 
     def stop(self) -> None:
-        """Apply every pending update, then draw the final frame and the summary."""
+        """Apply every pending update, then draw the final frame and the summary.
+
+        Resumable: each step is done once, and a call interrupted half-way (Ctrl-C in
+        ``close``) is called again to finish the steps not yet done, in order.
+        """
         if self.host is not None:  # a guest: settle our tasks; the host draws
             FLUSHER.flush_all()
             self.barrier(10.0)
             with self.lock:
                 self.state.close(self.own)
             return
+        for name, step in (("capture", self._stop_capture), ("collector", self._stop_collector),
+                           ("health", self._stop_health), ("state", self._close_state),
+                           ("events", self._stop_events), ("render", self._stop_render)):
+            if name not in self._stopped:
+                step()
+                self._stopped.add(name)
+
+    def _stop_capture(self) -> None:
         self._unregister()
         if self.capture is not None:
             self.capture.uninstall()
+
+    def _stop_collector(self) -> None:
         FLUSHER.flush_all()
         self.collector.stop()
+
+    def _stop_health(self) -> None:
         if self._health is not None:
             self._health.stop()
+
+    def _close_state(self) -> None:
         with self.lock:
             self.state.close()
-            snap = self.state.snapshot(max_rows=0)
-            views = self.state.all_views() if self._want_summary() else None
-        if self._events is not None:
-            self._events.stop(final=snap)
+            self._final = (self.state.snapshot(max_rows=0),
+                           self.state.all_views() if self._want_summary() else None)
+
+    def _stop_events(self) -> None:
+        if self._events is not None and self._final is not None:
+            self._events.stop(final=self._final[0])
             if self._events.failed_writes:
                 warnings.warn(f"fanin: {self._events.failed_writes} records could not be written "
                               f"to the events file {os.fspath(self._events.path)!r} "
-                              f"({self._events.first_error})", FaninWarning, stacklevel=3)
-        if self._render is not None and self.view is not None:
+                              f"({self._events.first_error})", FaninWarning, stacklevel=4)
+
+    def _stop_render(self) -> None:
+        if self._render is not None and self.view is not None and self._final is not None:
+            snap, views = self._final
             summary = None
             if views is not None:
                 summary = (summary_view(self.view, self.options.file), views, snap)

@@ -10,8 +10,11 @@ which the hub's pump thread reads.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from .._errors import FaninWarning
 
 
 class Channel(Protocol):
@@ -21,18 +24,37 @@ class Channel(Protocol):
 
 
 class HubChannel:
-    __slots__ = ("queue", "_forward", "_pid")
+    __slots__ = ("queue", "_forward", "_pid", "_closed")
 
     def __init__(self, queue: Any, forward: Callable[[object], None]) -> None:
         self.queue = queue
         self._forward: Callable[[object], None] | None = forward
         self._pid = os.getpid()
+        self._closed = False
 
     def put(self, obj: object) -> None:
         if os.getpid() == self._pid and self._forward is not None:
+            if self._closed:
+                self._late(obj)
+                return
             self._forward(obj)
         else:
             self.queue.put(obj)
+
+    def close(self) -> None:
+        """The hub closed: nobody reads the inbox any more. A later report in this process
+        is dropped with one warning, not posted where it silently vanishes."""
+        self._closed = True
+
+    def _late(self, obj: object) -> None:
+        if self._forward is None:
+            return
+        self._forward = None  # warn once; later puts in this process are dropped quietly
+        self.queue = _Dropped()
+        task = getattr(obj, "task", "?")
+        desc = getattr(obj, "description", "")
+        warnings.warn(f"fanin: reporter {task!r} ({desc!r}) was used after its hub closed; "
+                      "its updates are dropped", FaninWarning, stacklevel=5)
 
     def __getstate__(self) -> tuple[Any, int]:
         return (self.queue, self._pid)
@@ -40,3 +62,12 @@ class HubChannel:
     def __setstate__(self, state: tuple[Any, int]) -> None:
         self.queue, self._pid = state
         self._forward = None
+
+
+class _Dropped:
+    """A closed hub's queue stand-in: ``put`` does nothing (its fds are released)."""
+
+    __slots__ = ()
+
+    def put(self, obj: object) -> None:
+        pass
