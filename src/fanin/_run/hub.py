@@ -340,9 +340,10 @@ class Hub:
     @property
     def workers(self) -> int:
         """How many jobs run at once: ``workers``, or the size of the Dask cluster at
-        ``address`` once the hub has connected to it."""
+        ``address`` once the hub has connected to it (at least 1: chunk sizes and
+        concurrency are derived from it, and a cluster may have no worker yet)."""
         backend = self._backend
-        return backend.size() if backend is not None else self._options.workers
+        return max(1, backend.size()) if backend is not None else self._options.workers
 
     @property
     def worker_pids(self) -> list[int]:
