@@ -57,6 +57,8 @@ def _states(tasks):
 # -- item 1 ---------------------------------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_1_result_lost_with_its_worker_after_it_finished_keeps_counts_exact(make_dask_cluster):
+    """A finished task's worker dies while another task runs: Dask must not rerun it (the settled
+    future is released), so nothing restarts and the counts are exact."""
     cluster = make_dask_cluster(3)  # a third worker is idle, ready for a rerun
     seen: dict[str, object] = {}
     with _hub(cluster) as hub:
@@ -94,6 +96,8 @@ def _steals(client) -> int:
 
 @pytest.mark.timeout(60)
 def test_2_work_stealing_makes_no_phantom_attempt(dask_cluster):
+    """Reporters in the user's own tasks, some of them stolen: the copy left on the first worker
+    reports nothing, so no task gets a second attempt."""
     w1 = dask_cluster.workers["w1"].address
     with _hub(dask_cluster) as hub, \
             distributed.Client(dask_cluster.address, set_as_default=False) as client:
@@ -119,6 +123,8 @@ def _cpu_percent(proc: psutil.Process, seconds: float = 2.0) -> float:
 
 @pytest.mark.timeout(90)
 def test_3_reporters_sent_through_the_scheduler_leave_nothing_running_there(make_dask_cluster):
+    """1,000 reporters through the scheduler: no flusher thread, no tracked copy, no warning
+    there, and its idle CPU stays flat."""
     cluster = make_dask_cluster(2)
     sched = psutil.Process(cluster.scheduler_pid)
     n = 1000
@@ -145,6 +151,8 @@ def test_3_reporters_sent_through_the_scheduler_leave_nothing_running_there(make
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_4_scheduler_stopped_mid_run_raises_within_seconds(make_dask_cluster, sig):
+    """The scheduler is stopped mid-map: map raises a FaninError naming it within seconds, the hub
+    closes promptly, counts are kept and every unfinished task names the scheduler."""
     cluster = make_dask_cluster(2)
     run = Scenario("scheduler_lost", address=cluster.address, seconds=LOST_WITHIN + 3)
     ready = run.wait_ready()
@@ -171,6 +179,7 @@ def test_4_scheduler_stopped_mid_run_raises_within_seconds(make_dask_cluster, si
 
 @pytest.mark.timeout(60)
 def test_4_cli_scheduler_stopped_mid_run_exits_1_with_one_line(make_dask_cluster, tmp_path):
+    """The demo, when its scheduler is killed: exit 1 within seconds, one stderr line naming it."""
     cluster = make_dask_cluster(2)
     events = tmp_path / "events.jsonl"
     proc = subprocess.Popen(
@@ -216,6 +225,8 @@ def _wrong_address(kind: str) -> tuple[str, float]:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", ["closed-port", "bad-scheme"])
 def test_5_wrong_address_fails_within_seconds_naming_it(kind):
+    """A closed port fails after the connect timeout, a bad scheme at once, each with a
+    FaninError naming the address, and the interpreter then exits at once."""
     address, within = _wrong_address(kind)
     run = Scenario("connect", address=address, seconds=within + 1)
     res = run.finish(timeout=within + 6)
@@ -231,6 +242,7 @@ def test_5_wrong_address_fails_within_seconds_naming_it(kind):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", ["closed-port", "bad-scheme"])
 def test_5_cli_wrong_address_one_line_and_prompt_exit(kind):
+    """The demo with a wrong address: one stderr line naming it, promptly."""
     address, within = _wrong_address(kind)
     t0 = time.monotonic()
     try:
@@ -269,6 +281,8 @@ def _assert_failed_with_reason(res: dict, module: str, info: str) -> None:
 
 @pytest.mark.timeout(60)
 def test_6_job_the_workers_cannot_unpickle_fails_with_the_reason(make_dask_cluster, tmp_path):
+    """Only the scheduler (and the client) can import the job's module: the tasks fail naming
+    the module, shown as failed, and no worker dies."""
     module = "fanin_client_only_a"
     moddir = _client_only_module(tmp_path / "mods", module)
     # The scheduler can import it (started next to the notebook), the workers cannot.
@@ -283,6 +297,8 @@ def test_6_job_the_workers_cannot_unpickle_fails_with_the_reason(make_dask_clust
 
 @pytest.mark.timeout(60)
 def test_6_job_only_the_client_can_unpickle_fails_with_the_reason(make_dask_cluster, tmp_path):
+    """Only the client can import the job's module: the same, not Dask's generic
+    deserialization error."""
     module = "fanin_client_only_b"
     moddir = _client_only_module(tmp_path / "mods", module)
     cluster = make_dask_cluster(1)
@@ -295,6 +311,7 @@ def test_6_job_only_the_client_can_unpickle_fails_with_the_reason(make_dask_clus
 
 @pytest.mark.timeout(60)
 def test_6_process_backend_spawn_job_the_worker_cannot_unpickle_fails(tmp_path):
+    """The process backend under spawn, same job: failed with the reason, not queued."""
     module = "fanin_client_only_c"
     moddir = _client_only_module(tmp_path / "mods", module)
     run = Scenario("unpicklable", backend="process", address=None, moddir=str(moddir),
@@ -306,6 +323,7 @@ def test_6_process_backend_spawn_job_the_worker_cannot_unpickle_fails(tmp_path):
 # -- item 7 ---------------------------------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_7_workers_without_fanin_fail_at_start_with_a_sentence(make_dask_cluster):
+    """Workers that cannot import fanin: a one-line FaninError at start, not tasks queued forever."""
     cluster = make_dask_cluster(2, fanin_on_workers=False)
     run = Scenario("no_fanin", address=cluster.address, seconds=8.0)
     res = run.finish(timeout=20)
@@ -320,6 +338,7 @@ def test_7_workers_without_fanin_fail_at_start_with_a_sentence(make_dask_cluster
 
 @pytest.mark.timeout(60)
 def test_7_scheduler_without_fanin_works_or_fails_with_a_sentence(make_dask_cluster):
+    """A scheduler that cannot import fanin: it works, or fails at start saying so."""
     cluster = make_dask_cluster(2, fanin_on_scheduler=False)
     run = Scenario("no_fanin", address=cluster.address, seconds=12.0)
     res = run.finish(timeout=20)
@@ -335,6 +354,7 @@ def test_7_scheduler_without_fanin_works_or_fails_with_a_sentence(make_dask_clus
 
 @pytest.mark.timeout(60)
 def test_7_demo_header_shows_the_clusters_size(dask_cluster):
+    """The demo's header shows the cluster's worker count, not --workers."""
     out = subprocess.run(
         demo_cli("--backend", "dask", "--address", dask_cluster.address, "--workers", "1",
                  "--jobs", "3", "--items", "200", "--item-us", "10", "--progress", "rich"),
@@ -346,6 +366,7 @@ def test_7_demo_header_shows_the_clusters_size(dask_cluster):
 
 @pytest.mark.timeout(60)
 def test_7_events_file_records_the_restarted_attempt(make_dask_cluster, tmp_path):
+    """A worker killed mid-task: the events file records the rerun's start (attempt 1)."""
     cluster = make_dask_cluster(2)
     path = tmp_path / "events.jsonl"
     killed: list[int] = []
