@@ -378,8 +378,9 @@ class DaskBackend:
             # Collect for a moment before gathering: a gather is a scheduler round trip that
             # costs the scheduler, the worker and us about a millisecond each, and futures
             # finish one at a time, so one gather per task was most of our per-task cost.
+            # No waiting once every outstanding job is in the batch (a map's last result).
             deadline = time.monotonic() + SETTLE_WINDOW
-            while len(batch) < 1024 and batch[-1] is not _STOP:
+            while len(batch) < min(1024, len(self._jobs)) and batch[-1] is not _STOP:
                 left = deadline - time.monotonic()
                 try:
                     batch.append(self._settle_q.get(timeout=left) if left > 0
