@@ -56,8 +56,11 @@ def finish_only(rep):
 
 def process_report(dask_scheduler=None, dask_worker=None):
     """What fanin left running in this process: for ``run_on_scheduler`` / ``client.run``."""
-    flusher = sys.modules.get("fanin._flusher")
-    live = len(flusher.FLUSHER.live) if flusher is not None else 0
+    # fanin._worker.flusher since the package was split into layers (fanin._flusher before).
+    flusher = sys.modules.get("fanin._worker.flusher") or sys.modules.get("fanin._flusher")
+    live = 0
+    if flusher is not None:
+        live = len(flusher.FLUSHER.live) + len(getattr(flusher.FLUSHER, "weak", ()))
     return {
         "pid": os.getpid(),
         "fanin_imported": "fanin" in sys.modules,

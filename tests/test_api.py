@@ -11,8 +11,8 @@ def test_exported_names_are_pinned():
     assert fanin.__all__ == sorted(fanin.__all__)
     assert set(fanin.__all__) == {
         "Failure", "FaninError", "FaninWarning", "Hub", "Pool", "ProcessPoolExecutor",
-        "ProgressExecutor", "RemoteTraceback", "Reporter", "Snapshot", "TaskCancelled",
-        "TaskView", "ThreadPoolExecutor", "WorkerDied", "__version__", "current",
+        "ProgressExecutor", "RemoteTraceback", "Reporter", "SchedulerLost", "Snapshot",
+        "TaskCancelled", "TaskView", "ThreadPoolExecutor", "WorkerDied", "__version__", "current",
         "process_map", "thread_map", "tqdm", "track", "trange",
     }
 

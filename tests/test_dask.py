@@ -249,6 +249,17 @@ def test_wire_is_plain_msgpack_data():
 
 
 @pytest.mark.timeout(30)
+def test_reporter_copy_outside_a_worker_and_the_hub_is_inert():
+    """What the scheduler sees when it unpickles a graph: no tracking, nothing sent."""
+    from fanin._worker.flusher import FLUSHER
+    from fanin._worker.reporter import Reporter
+
+    rep = Reporter(DaskChannel("fanin-no-such-hub"), "t1", "d", 10)
+    copy = pickle.loads(pickle.dumps(rep))
+    assert id(copy) not in FLUSHER.live and id(copy) not in FLUSHER.weak
+
+
+@pytest.mark.timeout(30)
 def test_missing_distributed_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"pip install 'fanin\[dask\]'"):

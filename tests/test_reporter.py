@@ -198,3 +198,55 @@ def test_an_interrupt_overwritten_by_a_racing_advance_is_reapplied():
     with pytest.raises(TaskCancelled):
         r.advance()
     assert r.completed == 7
+
+
+class AdoptingChannel(ListChannel):
+    """A channel that decides what its unpickled reporters do (as ``DaskChannel.adopt``)."""
+
+    weak = True  # class-level: the copy's channel is a fresh unpickled object
+
+    def adopt(self, rep: Reporter) -> None:
+        from fanin._worker.flusher import FLUSHER
+
+        if AdoptingChannel.weak:
+            rep._mark_sent()
+            FLUSHER.register_weak(rep, rep._interval)
+
+    def __reduce__(self):
+        return (AdoptingChannel, ())
+
+
+def test_an_adopted_copy_is_tracked_weakly_and_reports_only_once_used():
+    import gc
+
+    from fanin._worker.flusher import FLUSHER
+
+    rep = Reporter(AdoptingChannel(), "t9", "copy", 10)
+    copy = pickle.loads(pickle.dumps(rep))
+    assert id(copy) in FLUSHER.weak and id(copy) not in FLUSHER.live
+    FLUSHER.flush_all()
+    assert copy._channel.sent == []  # an unused copy never reports (never counts as a run)
+    copy.advance(3)
+    FLUSHER.flush_all()  # it reported: now it is in use here, so tracked until it finishes
+    assert [m.completed for m in copy._channel.sent] == [3]
+    assert id(copy) in FLUSHER.live and id(copy) not in FLUSHER.weak
+    copy.finish()
+    assert id(copy) not in FLUSHER.live
+
+    unused = pickle.loads(pickle.dumps(rep))
+    key = id(unused)
+    assert key in FLUSHER.weak
+    del unused
+    gc.collect()
+    assert key not in FLUSHER.weak  # dropped by its owner (a stolen task): forgotten
+
+
+def test_a_channel_may_keep_an_unpickled_copy_inert():
+    from fanin._worker.flusher import FLUSHER
+
+    AdoptingChannel.weak = False
+    try:
+        copy = pickle.loads(pickle.dumps(Reporter(AdoptingChannel(), "t8", "inert", 10)))
+    finally:
+        AdoptingChannel.weak = True
+    assert id(copy) not in FLUSHER.weak and id(copy) not in FLUSHER.live

@@ -17,7 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._errors import FaninError, FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
+    from ._errors import FaninError, FaninWarning, RemoteTraceback, SchedulerLost, TaskCancelled, WorkerDied
     from ._ingest.state import Snapshot, TaskView
     from ._integrations.executor import ProcessPoolExecutor, ProgressExecutor, ThreadPoolExecutor
     from ._integrations.maps import process_map, thread_map
@@ -39,6 +39,7 @@ _EXPORTS = {
     "ProgressExecutor": "._integrations.executor",
     "RemoteTraceback": "._errors",
     "Reporter": "._worker.reporter",
+    "SchedulerLost": "._errors",
     "Snapshot": "._ingest.state",
     "TaskCancelled": "._errors",
     "TaskView": "._ingest.state",
@@ -62,6 +63,7 @@ __all__ = [
     "ProgressExecutor",
     "RemoteTraceback",
     "Reporter",
+    "SchedulerLost",
     "Snapshot",
     "TaskCancelled",
     "TaskView",

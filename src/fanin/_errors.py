@@ -34,6 +34,14 @@ def _rebuild_worker_died(message: str, pid: int | None, tasks: tuple[str, ...]) 
     return WorkerDied(message, pid=pid, tasks=tasks)
 
 
+class SchedulerLost(FaninError):
+    """The Dask scheduler went away while tasks ran: nothing more can be heard from them.
+
+    Raised (or collected in each unfinished task's ``Failure``) instead of a cancellation,
+    so ``map(on_error="raise")`` raises it; the counts received before stay as they were.
+    """
+
+
 class TaskCancelled(FaninError):
     """A task was cancelled before it finished (fail-fast, Ctrl-C or hub shutdown)."""
 

@@ -85,6 +85,10 @@ class Backend(Protocol):
     def sync(self, timeout: float | None = 10.0) -> bool:
         """Wait until every report sent so far is in the hub's inbox."""
 
+    def size(self) -> int:
+        """How many jobs run at once: the pool's size, or a remote cluster's worker count
+        when it connected (the hub's ``workers``, for headers and chunk sizes)."""
+
     def pids(self) -> list[int]:
         """Worker process ids on this machine (safe to call from a signal handler)."""
 

@@ -29,6 +29,16 @@ higher attempt and restart the task's progress (``ProgressState._restart``) inst
 to it; stragglers from the dead run keep their lower attempt and are ignored. This costs no
 extra round trip, needs no scheduler plugin and works the same for reporters users pass to
 their own ``client.submit``. A run that died before any of its reports arrived is not counted.
+A reporter copy Dask unpickles where the task does not run (the scheduler, a worker the task
+was stolen from) reports nothing, so it never counts as a run (``DaskChannel.adopt``).
+
+Faults: a settled Dask future is released at once, so a result we hold is never recomputed
+when the worker holding Dask's copy dies (the rerun would restart a finished bar after
+``map`` returned). The job travels as bytes unpickled inside the task, so a job a worker
+cannot import fails as that task's error instead of closing the worker. A lost scheduler
+fails the unfinished tasks with ``SchedulerLost`` (not a cancellation) and every later
+call that would wait for the scheduler returns at once. A remote cluster is checked at start
+(address, connect timeout, fanin importable on the scheduler and the workers).
 """
 from __future__ import annotations
 
@@ -37,17 +47,19 @@ import logging
 import os
 import queue
 import threading
+import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
 import distributed
 from distributed import Client, KilledWorker, LocalCluster
+from distributed.protocol.pickle import dumps
 
-from .._errors import FaninError, RemoteTraceback, WorkerDied
+from .._errors import FaninError, RemoteTraceback, SchedulerLost, WorkerDied
 from .._wire import CANCELLED, FAILED, Report, Verdict
 from .._worker.flusher import FLUSHER
 from .._worker.reporter import Reporter
@@ -56,6 +68,32 @@ from .base import BackendConfig, JobSpec, Statistics
 from .dask_transport import LOCAL, PROBE, DaskChannel
 
 SUBSCRIBE_TIMEOUT = 30.0  # seconds to wait for the scheduler to confirm our topic subscription
+CONNECT_TIMEOUT = 5.0  # seconds to reach the scheduler at ``address`` (Dask's own default: 30)
+SETTLE_WINDOW = 0.05  # seconds the settle thread collects finished futures for one gather
+LOST = "scheduler-connection-lost"  # Dask's cancel reason when the client loses the scheduler
+
+
+def _fanin_version() -> str:
+    """Runs on the scheduler and on every worker at start: unpickling it there needs fanin."""
+    import fanin
+
+    return str(fanin.__version__)
+
+
+def _run_pickled(payload: bytes, task_id: str, description: str, total: float | None,
+                 topic: str, flush_interval: float) -> Any:
+    """Runs in a Dask worker: unpickle the job here, inside the task.
+
+    Handed to Dask as arguments, the user's function and item would be unpickled by the
+    scheduler (which then fails every key with a generic "Error during deserialization")
+    and by each worker while it reads the scheduler's stream, where a missing module closes
+    the worker; the next worker dies the same way. Here it is the task's own error, with
+    the missing module named.
+    """
+    from distributed.protocol.pickle import loads
+
+    fn, item = loads(payload)  # type: ignore[no-untyped-call]
+    return _run_task(fn, item, task_id, description, total, topic, flush_interval)
 
 
 def _run_task(fn: Callable[[Any, Reporter], Any], item: Any, task_id: str, description: str,
@@ -108,6 +146,8 @@ class DaskBackend:
                                          daemon=True)
         self._probes: dict[str, threading.Event] = {}  # token -> set when it comes back
         self._state = "new"
+        self._lost = False  # the scheduler connection is gone: never wait for it again
+        self._size = self._n  # a remote cluster's worker count, measured at start
 
     @property
     def client(self) -> Client:
@@ -130,13 +170,8 @@ class DaskBackend:
                 self._client = Client(  # type: ignore[no-untyped-call]
                     self._cluster, set_as_default=False)
             else:
-                try:
-                    self._client = Client(  # type: ignore[no-untyped-call]
-                        self._address, set_as_default=False)
-                except (OSError, TimeoutError) as exc:
-                    raise FaninError(
-                        f"cannot connect to the Dask scheduler at {self._address!r}: {exc}"
-                    ) from exc
+                self._client = _connect(self._address)
+                self._size = self._check_cluster()
             LOCAL[self._topic] = self._forward
             self._client.subscribe_topic(self._topic, self._on_event)
             self._confirm_subscription()
@@ -144,6 +179,41 @@ class DaskBackend:
             self._teardown()
             raise
         self._settler.start()
+
+    def _check_cluster(self) -> int:
+        """The scheduler and every worker must import this fanin: say so now, in a sentence
+        (a worker without it would die on our first task, and the tasks wait forever).
+        Returns the number of workers. Workers that join later are not checked."""
+        client, addr, version = self._client, self._address, _fanin_version()
+        try:
+            there = client.run_on_scheduler(_fanin_version)
+        except Exception as exc:  # noqa: BLE001 - e.g. ModuleNotFoundError, relayed
+            raise FaninError(f"fanin cannot be imported on the Dask scheduler at {addr} "
+                             f"({_one_line(exc)}); install fanin {version} there") from None
+        if there != version:
+            raise FaninError(f"the Dask scheduler at {addr} has fanin {there}, this process "
+                             f"{version}; install the same version everywhere")
+        got = client.run(_fanin_version, on_error="return")
+        bad = {w: v for w, v in got.items() if v != version}
+        if bad:
+            w, v = next(iter(bad.items()))
+            why = _one_line(v) if isinstance(v, BaseException) else f"fanin {v}"
+            raise FaninError(f"{len(bad)} of {len(got)} Dask workers at {addr} cannot run fanin "
+                             f"{version} tasks (worker {w}: {why}); install fanin {version} on "
+                             "every worker host")
+        return len(got)
+
+    def _scheduler_address(self) -> str:
+        if self._address is not None:
+            return self._address
+        try:
+            return str(self._cluster.scheduler_address)
+        except Exception:  # noqa: BLE001 - a closing LocalCluster
+            return "its local cluster"
+
+    def size(self) -> int:
+        """Workers jobs run on: ours, or a remote cluster's count when the hub started."""
+        return self._size
 
     def _confirm_subscription(self) -> None:
         # subscribe_topic is fire-and-forget; a task's first (or only) reports could reach the
@@ -163,6 +233,8 @@ class DaskBackend:
         client = self._client
         if client is None or self._state not in ("started", "closing"):
             return True
+        if self._lost or client.status != "running":
+            return False  # nothing more will come, and Client.log_event would wait to reconnect
         token = os.urandom(6).hex()
         event = self._probes[token] = threading.Event()
         try:
@@ -182,7 +254,8 @@ class DaskBackend:
         fut: Future[Any] = Future()
         key = f"{getattr(fn, '__name__', 'task')}-{self._token}-{task_id}"
         try:
-            dfut = client.submit(_run_task, fn, item, task_id, description, total, self._topic,
+            payload = dumps((fn, item))  # type: ignore[no-untyped-call]  # see _run_pickled
+            dfut = client.submit(_run_pickled, payload, task_id, description, total, self._topic,
                                  self._flush_interval, key=key, pure=False)
         except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable item
             self._forward(Verdict((task_id,), FAILED, f"could not submit to Dask: {exc}"))
@@ -241,7 +314,7 @@ class DaskBackend:
             self._cancel_where("hub closed", lambda j: j.task not in self._heard)
             with self._lock:
                 running = [j.dfut for j in self._jobs.values()]
-            if running and not kill:
+            if running and not kill and not self._lost:
                 with contextlib.suppress(TimeoutError, distributed.TimeoutError):
                     distributed.wait(running, timeout=timeout)  # type: ignore[no-untyped-call]
             self._settle_q.put(_STOP)
@@ -302,17 +375,25 @@ class DaskBackend:
         get = self._settle_q.get
         while True:
             batch = [get()]
-            try:
-                while len(batch) < 1024:
-                    batch.append(self._settle_q.get_nowait())
-            except queue.Empty:
-                pass
+            # Collect for a moment before gathering: a gather is a scheduler round trip that
+            # costs the scheduler, the worker and us about a millisecond each, and futures
+            # finish one at a time, so one gather per task was most of our per-task cost.
+            # No waiting once every outstanding job is in the batch (a map's last result).
+            deadline = time.monotonic() + SETTLE_WINDOW
+            while len(batch) < min(1024, len(self._jobs)) and batch[-1] is not _STOP:
+                left = deadline - time.monotonic()
+                try:
+                    batch.append(self._settle_q.get(timeout=left) if left > 0
+                                 else self._settle_q.get_nowait())
+                except queue.Empty:
+                    break
             stop = any(f is _STOP for f in batch)
             with self._lock:
                 jobs = [self._jobs.pop(f.key) for f in batch
                         if f is not _STOP and f.key in self._jobs and self._jobs[f.key].dfut is f]
             with contextlib.suppress(Exception):  # keep settling the others
                 self._settle(jobs)
+            del batch, jobs  # no settled future stays referenced while we wait for the next
             if stop:
                 return
 
@@ -329,6 +410,11 @@ class DaskBackend:
                 self._settle_one(job, values)
             except Exception as exc:  # noqa: BLE001
                 _set(job.future, exc=exc)
+            if job.future.done():
+                # Drop our claim on the key: while a client wants it, Dask recomputes a
+                # result whose worker died, and the rerun would restart a finished bar.
+                with contextlib.suppress(Exception):
+                    job.dfut.release()
 
     def _settle_one(self, job: _Job, values: dict[str, Any]) -> None:
         dfut, fut = job.dfut, job.future
@@ -360,7 +446,15 @@ class DaskBackend:
                 self._jobs[dfut.key] = job
             dfut.add_done_callback(self._settle_q.put)
         elif not fut.done():  # cancelled by Dask: another client, or the scheduler is lost
-            reason = job.cancel_reason or f"cancelled by Dask ({_cancel_reason(dfut)})"
+            why = _cancel_reason(dfut)
+            if job.cancel_reason is None and (why == LOST or self._client.status != "running"):
+                # Not a cancellation: a failure map must raise (fail-fast), with the cause.
+                self._lost = True
+                lost = SchedulerLost(f"lost the Dask scheduler at {self._scheduler_address()}")
+                self._forward(Verdict((job.task,), FAILED, str(lost)))
+                _set(fut, exc=lost)
+                return
+            reason = job.cancel_reason or f"cancelled by Dask ({why})"
             _cancel(fut)
             self._forward(Verdict((job.task,), CANCELLED, reason))
 
@@ -371,6 +465,8 @@ class DaskBackend:
         for job in jobs:
             _cancel(job.future)
         self._forward(Verdict(tuple(j.task for j in jobs), CANCELLED, reason))
+        if self._lost:
+            return  # nothing left to cancel, and Client.cancel would wait to reconnect
         with contextlib.suppress(Exception):  # a lost scheduler: nothing left to cancel
             self._client.cancel([j.dfut for j in jobs], reason=reason)
 
@@ -381,13 +477,56 @@ class DaskBackend:
         # Teardown is best effort: a lost scheduler or a dying cluster must not mask the
         # hub's own shutdown.
         if client is not None:
-            with contextlib.suppress(Exception):
-                client.unsubscribe_topic(self._topic)
-            with contextlib.suppress(Exception):
-                client.close()
+            lost = self._lost or client.status != "running"
+            if not lost:
+                with contextlib.suppress(Exception):
+                    client.unsubscribe_topic(self._topic)
+            with contextlib.suppress(Exception), _quiet("distributed.client"):
+                # Closing a client that is still trying to reconnect cancels that attempt,
+                # which Dask logs as an error traceback: nothing the user needs to see. Its
+                # default close timeout (twice the connect timeout) would hold the exit.
+                if lost:
+                    client.close(timeout=2)
+                else:
+                    client.close()
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close()
+
+
+def _connect(address: str) -> Any:
+    """A Client for ``address``, or a one-line FaninError naming it: at once for an address
+    Dask cannot parse, after CONNECT_TIMEOUT for a scheduler that does not answer."""
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        get_backend(parse_address(address)[0])
+    except (ValueError, TypeError) as exc:
+        # Checked before any Client exists: one that fails on a bad scheme in its
+        # constructor is never closed, and its __del__ blocks the interpreter's exit 60 s.
+        raise FaninError(f"bad Dask scheduler address {address!r}: {_one_line(exc)}") from None
+    try:
+        return Client(  # type: ignore[no-untyped-call]
+            address, set_as_default=False, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise FaninError(f"cannot connect to the Dask scheduler at {address!r} within "
+                         f"{CONNECT_TIMEOUT:g} s ({_one_line(exc)})") from None
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _cancel_reason(dfut: Any) -> str:

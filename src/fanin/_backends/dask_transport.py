@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distributed import Worker, get_worker
 from distributed.core import Status
 
 from .._errors import FaninWarning
 from .._wire import Report
+from .._worker.flusher import FLUSHER
+
+if TYPE_CHECKING:
+    from .._worker.reporter import Reporter
 
 PROBE = "fanin-probe"
 _INT64 = 2**63  # msgpack packs ints in [-2**63, 2**64); wider ones travel as floats
@@ -53,8 +57,8 @@ def wire(run: str, r: Report) -> tuple[Any, ...]:
 class DaskChannel:
     """Worker-side half of the transport: publishes reports on a scheduler event topic.
 
-    Pickles as its topic name alone; each unpickled copy draws a new run id (see the module
-    docstring) and finds the Dask worker of the process it lands in on first use.
+    Pickles as its topic name alone; each unpickled copy draws a new run id (see ``dask.py``)
+    and finds the Dask worker of the process it lands in on first use.
     """
 
     __slots__ = ("_worker", "run", "topic")
@@ -84,6 +88,27 @@ class DaskChannel:
             return
         _warn_once("fanin: a Dask reporter was used outside a Dask worker and outside its "
                    "hub's process; its progress is dropped")
+
+    def adopt(self, rep: Reporter) -> None:
+        """A reporter bound to this channel was unpickled here: track it only where it can run.
+
+        Dask unpickles a task's arguments in processes that will not run it: the scheduler
+        unpickles every submitted graph, and a worker unpickles a task when it is assigned
+        one, which work stealing may then move on. A copy there must do nothing: tracked by
+        the flusher it would ship a report under its own run id (a phantom attempt) and be
+        swept, and kept, forever (a scheduler's CPU and memory growing with every reporter
+        ever sent). So: in the hub's own process, track it as before; where no Dask worker
+        runs (the scheduler, any other process), never; in a worker, weakly (a copy Dask
+        drops is forgotten) and with its current state counted as sent, so an unused copy
+        never reports and never counts as a run. ``start()`` registers it for real.
+        """
+        if self.topic in LOCAL:
+            FLUSHER.register(rep, rep._interval)
+            return
+        if not any(w.status == Status.running for w in list(Worker._instances)):
+            return
+        rep._mark_sent()
+        FLUSHER.register_weak(rep, rep._interval)
 
     def _find_worker(self) -> Worker | None:
         try:

@@ -200,6 +200,9 @@ class ProcessBackend:
         self._pump.stop()
         self._reporters.close()
 
+    def size(self) -> int:
+        return self._n
+
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if not w.dead and w.proc.pid is not None]
 

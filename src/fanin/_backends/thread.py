@@ -153,6 +153,9 @@ class ThreadBackend:
     def sync(self, timeout: float | None = 10.0) -> bool:
         return self._pump is None or self._pump.sync(timeout)
 
+    def size(self) -> int:
+        return self._config.workers
+
     def pids(self) -> list[int]:
         return []
 

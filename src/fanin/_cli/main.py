@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .._display import format as fmt
 from .._display.choose import ProgressMode
-from .._errors import RemoteTraceback
+from .._errors import FaninError, RemoteTraceback, SchedulerLost
 from .._run.hub import Hub
 from .._run.policy import Failure
 from .._run.signals import Terminated, install_force_exit, install_sigterm_as_interrupt
@@ -129,11 +129,13 @@ def demo(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     progress: ProgressMode = "off" if args.no_progress else args.progress
     fn = run_job_quiet if args.no_progress else run_job
-    title = (f"fanin demo · {args.backend} backend · {args.workers} workers · "
-             f"{args.jobs} jobs × {args.items:,} items × {args.item_us:g} µs")
+    where = f" · {args.address}" if args.address is not None else ""
+
+    def title() -> str:  # once the hub is up: a cluster at --address shows its own size
+        return (f"fanin demo · {args.backend} backend · {hub.workers} workers · "
+                f"{args.jobs} jobs × {args.items:,} items × {args.item_us:g} µs{where}")
+
     results: list[int | Failure] = []
-    if args.address is not None:
-        title += f" · {args.address}"
     restore_sigterm = install_sigterm_as_interrupt()
     try:
         hub = Hub(backend=args.backend, workers=args.workers, progress=progress,
@@ -144,7 +146,7 @@ def demo(args: argparse.Namespace) -> int:
         hub.start()
         # The clock measures the batch job (pool start included), not importing Rich.
         t0 = time.perf_counter()
-    except (ValueError, ImportError) as exc:
+    except (ValueError, ImportError, FaninError) as exc:  # a wrong --address, too
         restore_sigterm()
         print(f"fanin demo: error: {exc}", file=sys.stderr)
         return 2
@@ -181,7 +183,10 @@ def demo(args: argparse.Namespace) -> int:
         line = head + setup + f"{len(results) - len(failures)} done, {len(failures)} failed"
         code = 1 if failures else 0
     _print_safely(line)
-    _report_failures(failures)
+    lost = [f for f in failures if isinstance(f.error, SchedulerLost)]
+    _report_failures([f for f in failures if not isinstance(f.error, SchedulerLost)])
+    if lost:  # one cause for every unfinished job: one line, not a traceback per job
+        print(f"fanin demo: error: {lost[0].error}", file=sys.stderr)
     return code
 
 

@@ -155,13 +155,20 @@ class Collector:
         before = self.state.tasks.get(report.task)
         old_status = before.status if before is not None else None
         old_note = before.note if before is not None else ""
+        old_attempt = before.attempt if before is not None else 0
         if self.state.apply(report):
             ts = self.state.tasks.get(report.task)
             if ts is None:  # a part of a map: its parent's bar moved, no event of its own
                 return
             if ts.note != old_note:
                 self._emit("note", ts)
-            if ts.status != old_status:
+            if ts.attempt != old_attempt:
+                # A rerun (its worker died): restarted and running again within one apply,
+                # so the status may not change; the new attempt's start is still an event.
+                self._emit("started", ts)
+                if ts.status != RUNNING:
+                    self._emit("status", ts)
+            elif ts.status != old_status:
                 if old_status in (None, QUEUED) and ts.status != RUNNING:
                     self._emit("started", ts)  # began and ended within one batch
                 self._emit("status", ts)

@@ -75,7 +75,9 @@ class Hub(Calls):
         file: where the display goes (default: stderr, like tqdm).
         address: for ``backend="dask"``, a scheduler to connect to (``"tcp://host:8786"``);
             default: start a ``LocalCluster`` of ``workers`` single-threaded processes.
-        title: a header line for the Rich display.
+        title: a header line for the Rich display, or a function returning it, called once
+            the hub has started (after connecting to ``address``: ``hub.workers`` is then
+            the cluster's size).
         log_every: plain mode: seconds between status lines of a running task.
         summary: print a per-task summary at the end (default: when drawing).
         events: a path to write JSON-lines events and 1 s snapshots to.
@@ -122,6 +124,10 @@ class Hub(Calls):
             # A SIGTERM that would kill the process outright cleans up first (the program's
             # own handler, if it has one, is left alone).
             self._release_sigterm = hold_sigterm()
+            if self._options.address is not None:
+                # A cluster somewhere else: connect before any thread starts, so a wrong
+                # address fails here, in a sentence, and the header can show its size.
+                self._ensure_backend()
             self._pipeline.start(lambda: self.worker_pids)
         except BaseException:  # even Ctrl-C half-way: stop what did start
             self.close(kill=True)
@@ -259,6 +265,14 @@ class Hub(Calls):
     @property
     def render_thread(self) -> threading.Thread | None:
         return self._pipeline.render_thread
+
+    @property
+    def workers(self) -> int:
+        """How many jobs run at once: ``workers``, or the size of the Dask cluster at
+        ``address`` once the hub has connected to it (at least 1: chunk sizes and
+        concurrency are derived from it, and a cluster may have no worker yet)."""
+        backend = self._backend
+        return max(1, backend.size()) if backend is not None else self._options.workers
 
     @property
     def worker_pids(self) -> list[int]:

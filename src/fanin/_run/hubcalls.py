@@ -28,7 +28,10 @@ class Calls:
     """Running functions on the hub's backend; the hub provides what is declared here."""
 
     _pipeline: Pipeline
-    workers: int
+
+    @property
+    def workers(self) -> int:
+        raise NotImplementedError
 
     def _require_started(self) -> None:
         raise NotImplementedError

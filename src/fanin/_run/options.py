@@ -68,7 +68,7 @@ class HubOptions:
     flush_interval: float  # seconds between a worker's messages
     mp_context: BaseContext
     file: IO[str] | None
-    title: str | None
+    title: str | Callable[[], str] | None  # a callable: evaluated when the display starts
     log_every: float  # seconds, plain mode
     clock: Callable[[], float]
     view: View | None
@@ -98,7 +98,7 @@ class HubOptions:
         flush_interval: Any = DEFAULT_FLUSH_INTERVAL,
         start_method: Any = None,
         file: IO[str] | None = None,
-        title: str | None = None,
+        title: str | Callable[[], str] | None = None,
         log_every: Any = 5.0,
         clock: Callable[[], float] = time.monotonic,
         view: View | None = None,

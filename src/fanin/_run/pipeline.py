@@ -87,8 +87,9 @@ class Pipeline:
         if host is not None:
             self._join(host)
             return
+        title = o.title() if callable(o.title) else o.title
         view = o.view or choose_view(o.progress, o.file, log_every=o.log_every, clock=o.clock,
-                                     title=o.title, stall_after=o.stall_after,
+                                     title=title, stall_after=o.stall_after,
                                      overall=o.overall, transient=o.transient)
         self.mode = mode_of(view)
         if o.events is not None:  # fails here, clearly, if the path is not writable

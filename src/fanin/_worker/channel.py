@@ -18,7 +18,13 @@ from .._errors import FaninWarning
 
 
 class Channel(Protocol):
-    """Worker-side half of a transport: anything with a non-blocking ``put``."""
+    """Worker-side half of a transport: anything with a non-blocking ``put``.
+
+    A channel may also have ``adopt(reporter)``, called when a reporter bound to it is
+    unpickled (instead of the flusher registering it there): for transports whose copies
+    land in processes that will never run the task (a Dask scheduler unpickles every graph,
+    a worker a task may be stolen from), the channel decides whether the copy is tracked.
+    """
 
     def put(self, obj: object) -> None: ...
 

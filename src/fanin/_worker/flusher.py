@@ -17,6 +17,7 @@ import multiprocessing.util
 import os
 import threading
 import time
+import weakref
 from typing import Protocol
 
 
@@ -26,7 +27,7 @@ class Flushable(Protocol):
     @property
     def _channel(self) -> object: ...
 
-    def _flush_locked(self) -> None: ...
+    def _flush_locked(self) -> bool: ...
 
 
 DEFAULT_FLUSH_INTERVAL = 0.05  # seconds
@@ -36,6 +37,9 @@ class _Flusher:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.live: dict[int, Flushable] = {}
+        # Copies that only something else keeps alive (a Dask task's argument): swept like
+        # ``live`` while they exist, forgotten when their owner drops them.
+        self.weak: weakref.WeakValueDictionary[int, Flushable] = weakref.WeakValueDictionary()
         self.interval = DEFAULT_FLUSH_INTERVAL
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -46,7 +50,24 @@ class _Flusher:
     # -- registration (slow path, any thread) -------------------------------------------
     def register(self, reporter: Flushable, interval: float) -> None:
         with self.lock:
+            self.weak.pop(id(reporter), None)
             self.live[id(reporter)] = reporter
+            if interval < self.interval:
+                self.interval = interval
+        self._ensure_running()
+        self._wake.set()
+
+    def register_weak(self, reporter: Flushable, interval: float) -> None:
+        """Track a reporter only while something else keeps it alive.
+
+        For a copy unpickled where it *may* run (a Dask worker that was handed the task):
+        if the task runs, its advances ship as usual (and ``start`` registers it for
+        real); if the task goes elsewhere (work stealing) or is released, the copy is
+        garbage-collected instead of being swept, and kept, forever.
+        """
+        with self.lock:
+            if id(reporter) not in self.live:
+                self.weak[id(reporter)] = reporter
             if interval < self.interval:
                 self.interval = interval
         self._ensure_running()
@@ -63,6 +84,7 @@ class _Flusher:
     def unregister(self, reporter: Flushable) -> None:
         # Caller holds self.lock.
         self.live.pop(id(reporter), None)
+        self.weak.pop(id(reporter), None)
 
     def forget_channel(self, channel: object) -> None:
         """Drop reporters bound to a closed hub's channel (the main process's stale copies)."""
@@ -70,6 +92,9 @@ class _Flusher:
             for key, rep in list(self.live.items()):
                 if rep._channel is channel:
                     del self.live[key]
+            for key, rep in list(self.weak.items()):
+                if rep._channel is channel:
+                    self.weak.pop(key, None)
 
     def _ensure_exit_hook(self) -> None:
         # Must run before multiprocessing.Queue closes its buffer (exitpriority 10, and
@@ -93,7 +118,7 @@ class _Flusher:
             self._await_bootstrap()
         self._ensure_exit_hook()
         while True:
-            if not self.live:
+            if not self.live and not len(self.weak):
                 self._wake.wait()
                 self._wake.clear()
                 continue
@@ -121,11 +146,19 @@ class _Flusher:
 
     def flush_all(self) -> None:
         with self.lock:
-            reporters = list(self.live.values())
-            for rep in reporters:
+            for rep in list(self.live.values()):
                 try:
                     rep._flush_locked()
                 except Exception:  # noqa: BLE001 - a broken channel must not kill the flusher
+                    pass
+            for key, rep in list(self.weak.items()):
+                try:
+                    if rep._flush_locked():
+                        # It reported: it is in use here, so keep it (and its final count)
+                        # until it finishes, as any other reporter.
+                        self.live[key] = rep
+                        self.weak.pop(key, None)
+                except Exception:  # noqa: BLE001
                     pass
 
     def _after_fork_in_child(self) -> None:

@@ -147,7 +147,11 @@ class Reporter:
         self._sent = None
         self._kids = []
         self._cancel_reason = None
-        if self._status not in FINAL_STATUSES:
+        adopt = getattr(self._channel, "adopt", None)
+        if adopt is not None:
+            if self._status not in FINAL_STATUSES:
+                adopt(self)  # the channel knows whether this process can run the task
+        elif self._status not in FINAL_STATUSES:
             if getattr(multiprocessing.current_process(), "_inheriting", False):
                 # Being unpickled as a new process's argument, before multiprocessing
                 # bootstraps it (and clears its exit finalizers): flushing now would
@@ -383,22 +387,29 @@ class Reporter:
                 else:
                     kid._final(CANCELLED, f"its parent task {self._task!r} {status}")
 
-    def _flush_locked(self, channel: Channel | None = None) -> None:
+    def _mark_sent(self) -> None:
+        """Count the current state as shipped: a copy that never changes sends nothing."""
+        n = self._n
+        status = RUNNING if self._status == QUEUED and n else self._status  # as a flush would
+        self._sent = (n, self._total, self._desc, status, self._note)
+
+    def _flush_locked(self, channel: Channel | None = None) -> bool:
+        """Ship the state if it changed; whether a report went out."""
         n = self._n
         if type(n) is _Cancelled:
-            return
+            return False
         if self._cancel_reason is not None:
             # The owner thread's ``+=`` raced with _interrupt and wrote a number back over
             # the swap: swap again, so the cancellation cannot be lost.
             self._n = _Cancelled(n, self._cancel_reason)
-            return
+            return False
         if self._status == QUEUED and n:
             self._status = RUNNING  # progress without start(): the task has begun
         state = (n, self._total, self._desc, self._status, self._note)
         if state == self._sent:
-            return
+            return False
         if n != n or n in (math.inf, -math.inf):  # never ship NaN/inf; _final reports it
-            return
+            return False
         self._seq += 1
         self._sent = state
         (channel or self._channel).put(
@@ -407,6 +418,7 @@ class Reporter:
                 self._error, os.getpid(), self._attempt, self._note, self._unit, self._scale,
             )
         )
+        return True
 
 
 class _Cancelled:
