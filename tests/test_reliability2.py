@@ -378,13 +378,8 @@ ITEM3 = {
 }
 
 
-ITEM3_XFAIL = xfail(3, "a MemoryError while reading, or a result that fails to unpickle, still "
-                      "leaves its job unsettled (the pump survives any unpickling error now)")
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=[] if c.startswith("systemexit") else ITEM3_XFAIL) for c in ITEM3])
+@pytest.mark.parametrize("case", list(ITEM3))
 def test_item03_the_pump_survives_and_settles_the_job(script, case):
     job, item, headroom, expected = ITEM3[case]
     s = script(f"""
@@ -424,8 +419,6 @@ def test_item03_the_pump_survives_and_settles_the_job(script, case):
 
 # -- item 4: a failed worker restart shrinks the pool for good ----------------------------------
 
-@xfail(4, "_on_exit's _spawn() failure is swallowed by the pump: no retry, no failing of "
-          "queued jobs, the pool stays one worker short (here: empty) for good")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("limit_lifted", [True, False], ids=["fds-come-back", "fds-never-come-back"])
 def test_item04_failed_worker_restart(script, limit_lifted):
@@ -564,8 +557,6 @@ def test_item07_ctrl_c_while_close_waits_for_running_tasks(script, backend):
 
 # -- item 8: a worker killed while its result is being sent -----------------------------------
 
-@xfail(8, "the worker ships 'done' before its result; when the result never arrives the dead "
-          "worker's FAILED verdict is ignored because the task is already final")
 @pytest.mark.timeout(60)
 def test_item08_killed_while_sending_its_result_is_failed_everywhere():
     import io
@@ -653,8 +644,6 @@ def wait_until(pred, timeout=20.0, step=0.005):
     raise AssertionError("condition not met in time")
 
 
-@xfail(11, "_on_exit treats every death while _closing as 'stopped by the hub', and the oldest "
-           "in-flight job of a dead worker as started even when the worker never started it")
 @pytest.mark.timeout(60)
 def test_item11a_a_worker_killed_during_a_graceful_close_failed():
     with fanin.Hub(backend="process", workers=1, progress="off") as hub:
@@ -669,8 +658,6 @@ def test_item11a_a_worker_killed_during_a_graceful_close_failed():
         fut.result(timeout=1)
 
 
-@xfail(11, "the oldest in-flight job of a dead worker counts as started even when the worker "
-           "died before it could start it")
 @pytest.mark.timeout(60)
 def test_item11b_a_replacement_killed_while_starting_requeues_its_job(tmp_path):
     marker = tmp_path / "started"

@@ -21,12 +21,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .._errors import TaskCancelled
-from .._wire import JobResult
+from .._wire import JobResult, JobStarted, ResultFollows
 from .._worker.logs import ChannelLogHandler, PrintCapture
 from .._worker.reporter import Reporter
 from .._worker.runjob import managed
 
 ORPHAN_CHECK = 2.0  # seconds between checks that the hub's process lives
+ANNOUNCE_ABOVE = 64 << 10  # bytes: a result this large is announced first (ResultFollows)
 
 
 INIT_FAILED = -1  # the job id of the message a worker sends when its initializer raised
@@ -92,6 +93,7 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 skip.discard(job_id)
                 report_q.put(_error_result(job_id, TaskCancelled("withdrawn before it started")))
                 continue
+        _send_now(report_q, JobStarted(job_id))
         try:
             fn_item = pickle.loads(payload)
             fn, item = fn_item
@@ -100,7 +102,7 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
             # in the remote traceback); unlike the stdlib, the pool goes on.
             err = BrokenProcessPool(f"the worker could not unpickle task {task_id!r} "
                                     f"({description!r}): {type(exc).__name__}: {exc}")
-            report_q.put(_error_result(job_id, err, cause=exc))
+            _put_result(report_q, _error_result(job_id, err, cause=exc))
             continue
         del payload
         reporter = Reporter(report_q, task_id, description, total,
@@ -114,12 +116,35 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 del value
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             fn = item = value = None
-            report_q.put(_error_result(job_id, exc))
+            _put_result(report_q, _error_result(job_id, exc))
             continue
         if capture_print:
             sys.stdout.flush()
-        report_q.put(JobResult(job_id, True, payload))
+        _put_result(report_q, JobResult(job_id, True, payload))
         del payload
+
+
+def _send_now(report_q: Any, msg: Any) -> None:
+    """Write ``msg`` to the report queue's pipe now, from this thread, under the queue's
+    write lock (so it never splits a frame the feeder thread is writing). Messages put
+    earlier may arrive after it; that is fine for ``JobStarted``, whose point is that it
+    has reached the pipe before the job's code runs."""
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    lock = report_q._wlock
+    try:
+        if lock is None:
+            report_q._writer.send_bytes(data)
+        else:
+            with lock:
+                report_q._writer.send_bytes(data)
+    except OSError:
+        pass  # the hub is gone: the orphan check ends us
+
+
+def _put_result(report_q: Any, result: JobResult) -> None:
+    if len(result.payload) > ANNOUNCE_ABOVE:
+        report_q.put(ResultFollows(result.job, len(result.payload)))
+    report_q.put(result)
 
 
 def _ignore(signum: int, frame: Any) -> None:
