@@ -987,8 +987,6 @@ def test_item20_worker_tracebacks_do_not_tear_the_bars(script, backend):
 
 # -- item 21: capture_print=True is quadratic for output without newlines ------------------------
 
-@xfail(21, "PrintCapture.write concatenates the pending text and re-splits all of it on every "
-           "write: O(n^2) in the length of a line")
 @pytest.mark.timeout(120)
 def test_item21_captured_print_without_newlines_is_linear():
     n = 120_000
@@ -1005,7 +1003,6 @@ def test_item21_captured_print_without_newlines_is_linear():
 
 
 @pytest.mark.stress
-@xfail(21, "200,000 dots: 26.9 s against 0.5 s (issue figures)")
 @pytest.mark.timeout(300)
 def test_item21_stress_200k_dots():
     with fanin.Hub(backend="thread", workers=1, progress="off", capture_logs=True,

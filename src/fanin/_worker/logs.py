@@ -62,6 +62,32 @@ class ChannelLogHandler(logging.Handler):
             self.handleError(record)
 
 
+class _Pending:
+    """One thread's unfinished line: its pieces, their length, what was cut off."""
+
+    __slots__ = ("dropped", "parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def add(self, s: str) -> None:
+        if self.size < MAX_LOG_TEXT:
+            self.parts.append(s)
+            self.size += len(s)
+        else:
+            self.dropped += len(s)
+
+    def take(self) -> str:
+        line = "".join(self.parts)
+        if self.dropped or len(line) > MAX_LOG_TEXT:
+            cut = self.dropped + max(0, len(line) - MAX_LOG_TEXT)
+            line = f"{line[:MAX_LOG_TEXT]} … ({cut:,} more characters dropped)"
+        self.parts, self.size, self.dropped = [], 0, 0
+        return line
+
+
 class PrintCapture:
     """Replaces ``sys.stdout`` so ``print()`` becomes log lines (``capture_print=True``).
 
@@ -75,18 +101,27 @@ class PrintCapture:
         self._buffers = threading.local()
 
     def write(self, s: str) -> int:
-        buf = getattr(self._buffers, "text", "") + s
-        *lines, rest = buf.split("\n")
-        self._buffers.text = rest
+        # The pending line is a list of pieces, joined only when a newline ends it: output
+        # without newlines (print(".", end="")) stays linear. Beyond MAX_LOG_TEXT
+        # characters a line is only counted, so memory stays bounded too.
+        pending = getattr(self._buffers, "pending", None)
+        if pending is None:
+            pending = self._buffers.pending = _Pending()
+        if "\n" not in s:
+            pending.add(s)
+            return len(s)
+        first, *lines, rest = s.split("\n")
+        pending.add(first)
+        self._post(pending.take())
         for line in lines:
             self._post(line)
+        pending.add(rest)
         return len(s)
 
     def flush(self) -> None:
-        rest = getattr(self._buffers, "text", "")
-        if rest:
-            self._buffers.text = ""
-            self._post(rest)
+        pending = getattr(self._buffers, "pending", None)
+        if pending is not None and pending.size:
+            self._post(pending.take())
 
     def _post(self, line: str) -> None:
         try:
