@@ -82,8 +82,8 @@ class _Pending:
     def take(self) -> str:
         line = "".join(self.parts)
         if self.dropped or len(line) > MAX_LOG_TEXT:
-            cut = self.dropped + max(0, len(line) - MAX_LOG_TEXT)
-            line = f"{line[:MAX_LOG_TEXT]} … ({cut:,} more characters dropped)"
+            keep = MAX_LOG_TEXT - 50  # room for the note within MAX_LOG_TEXT
+            line = f"{line[:keep]} … ({self.dropped + len(line) - keep:,} characters dropped)"
         self.parts, self.size, self.dropped = [], 0, 0
         return line
 
