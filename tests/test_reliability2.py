@@ -934,9 +934,6 @@ def test_item18_sigterm_restores_the_terminal(script, backend):
 
 # -- item 19: a lone surrogate disables the display; bidi overrides pass through ----------------
 
-@xfail(19, "sanitize() leaves lone surrogates (and U+202E etc.) in; writing them to sys.stdout "
-           "(errors='strict') raises in the render thread, whose _guard swaps in OffView without "
-           "stopping Rich's Live")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("where", ["description", "log"])
 def test_item19_odd_unicode_from_a_worker_stays_inert(script, where):

@@ -127,10 +127,17 @@ class RenderThread:
             fn()
         except Exception as exc:  # noqa: BLE001 - the display must never take the work down
             self.failed = exc
-            if not isinstance(self.view, OffView):
+            failed, self.view = self.view, OffView()
+            if not isinstance(failed, OffView):
                 try:
                     warnings.warn(f"fanin: progress display disabled: {exc!r}", FaninWarning,
                                   stacklevel=2)
                 except Exception:  # noqa: BLE001
                     pass
-            self.view = OffView()
+                # Stop the view we drop (Rich's Live shows the cursor again on stop); a
+                # view swapped out still running would leave the terminal as it was.
+                if fn != failed.stop:
+                    try:
+                        failed.stop()
+                    except Exception:  # noqa: BLE001
+                        pass
