@@ -960,10 +960,7 @@ def test_item19_odd_unicode_from_a_worker_stays_inert(script, where):
 # -- item 20: worker tracebacks are written straight through the bars -----------------------------
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("backend", [
-    "thread",
-    pytest.param("process", marks=xfail(20, "a worker process's stderr is the terminal itself: "
-                                            "its traceback printing writes through the display"))])
+@pytest.mark.parametrize("backend", ["thread", "process"])
 def test_item20_worker_tracebacks_do_not_tear_the_bars(script, backend):
     s = script(f"""
         if __name__ == "__main__":

@@ -22,7 +22,7 @@ from typing import Any
 
 from .._errors import TaskCancelled
 from .._wire import JobResult, JobStarted, ResultFollows
-from .._worker.logs import ChannelLogHandler, PrintCapture
+from .._worker.logs import ChannelLogHandler, PrintCapture, StreamRedirect
 from .._worker.reporter import Reporter
 from .._worker.runjob import managed
 
@@ -36,7 +36,8 @@ INIT_FAILED = -1  # the job id of the message a worker sends when its initialize
 def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 log_level: int | None = None, capture_print: bool = False,
                 cancel_r: Any = None, initializer: Any = None, initargs: tuple[Any, ...] = (),
-                max_tasks: int | None = None, hub_pid: int | None = None) -> None:
+                max_tasks: int | None = None, hub_pid: int | None = None,
+                redirect_stderr: bool = False) -> None:
     # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
     # workers ignore SIGINT and are stopped by the hub instead.
     signal.signal(signal.SIGINT, _ignore)  # a handler, not SIG_IGN: exec'd children reset it
@@ -58,6 +59,12 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
         root.setLevel(log_level)
     if capture_print:
         sys.stdout = PrintCapture(report_q, sys.stdout)
+    if redirect_stderr:
+        # Our stderr is the terminal the hub draws on: what Python writes there (a thread's
+        # or an unraisable exception's traceback, warnings) would tear the bars. It travels
+        # as lines instead, printed above them by the render thread. (Writes to fd 2 from
+        # C code still reach the terminal directly.)
+        sys.stderr = StreamRedirect(report_q, sys.stderr, tag_workers=capture_print)
     # The hub's pid, not our parent's: under forkserver our parent is the fork server,
     # which outlives a SIGKILLed hub.
     parent = hub_pid if hub_pid is not None else os.getppid()
@@ -116,12 +123,22 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 del value
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             fn = item = value = None
+            _flush_streams(capture_print, redirect_stderr)
             _put_result(report_q, _error_result(job_id, exc))
             continue
-        if capture_print:
-            sys.stdout.flush()
+        _flush_streams(capture_print, redirect_stderr)
         _put_result(report_q, JobResult(job_id, True, payload))
         del payload
+
+
+def _flush_streams(stdout: bool, stderr: bool) -> None:
+    """A job's last partial line of captured output travels before its result."""
+    for routed, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):
+        if routed:
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - output must never fail the job
+                pass
 
 
 def _send_now(report_q: Any, msg: Any) -> None:

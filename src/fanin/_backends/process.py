@@ -102,6 +102,7 @@ class ProcessBackend:
         self._n = config.workers
         self._log_level = config.log_level
         self._capture_print = config.capture_print
+        self._redirect_stderr = config.redirect_stderr
         self._ctx = config.mp_context
         self._pump = Pump()
         self._forward = config.forward
@@ -227,7 +228,8 @@ class ProcessBackend:
         proc = ctx.Process(
             target=worker_main,
             args=(task_q, report_q, self._flush_interval, self._log_level, self._capture_print,
-                  cancel_r, self._initializer, self._initargs, self._max_tasks, os.getpid()),
+                  cancel_r, self._initializer, self._initargs, self._max_tasks, os.getpid(),
+                  self._redirect_stderr),
             name="fanin-worker",
             daemon=True,
         )

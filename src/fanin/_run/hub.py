@@ -359,6 +359,7 @@ class Hub:
                     o.workers, self._pipeline.inbox.put, o.flush_interval, o.mp_context,
                     o.address, log_level=self._pipeline.worker_log_level(),
                     capture_print=o.capture_print and capture is not None,
+                    redirect_stderr=capture is not None and capture.replaced("stderr"),
                     extra=o.worker_options))
                 self._backend = backend  # before start: close() must see half-started workers
                 try:

@@ -213,6 +213,10 @@ class Capture:
                 self._ours[name] = stand_in
                 setattr(sys, name, stand_in)
 
+    def replaced(self, name: str) -> bool:
+        """Whether ``sys.<name>`` is ours now (a terminal we draw on)."""
+        return name in self._ours
+
     def uninstall(self) -> None:
         root = logging.getLogger()
         if self._saved_handlers is not None and self.handler in root.handlers:
