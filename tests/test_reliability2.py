@@ -1207,8 +1207,6 @@ def test_item25_second_ctrl_c_exits_at_once_behind_a_c_call(script):
     assert not s.screen().cursor.hidden
 
 
-@xfail(25, "the README does not say that a thread inside a long C call keeps the process alive "
-           "after Ctrl-C until the call returns")
 @pytest.mark.timeout(10)
 def test_item25_readme_says_a_c_call_delays_the_exit():
     text = README.read_text()
@@ -1382,8 +1380,6 @@ def test_item30_final_frame_after_ctrl_c_says_what_completed():
 
 # == Also: the 64-worker flood test is not marked stress ============================================
 
-@xfail("note", "test_flood_keeps_memory_bounded_and_frames_flowing switches to 64 workers on "
-          "FANIN_STRESS=1, not on the stress marker: 'pytest -m stress' never runs 64 workers")
 @pytest.mark.timeout(10)
 def test_note_the_64_worker_flood_is_behind_the_stress_marker():
     import inspect
