@@ -594,8 +594,6 @@ def test_item09_a_malformed_report_does_not_kill_the_collector():
 
 # -- item 10: killing the forkserver process (not a worker) ------------------------------------
 
-@xfail(10, "a forkserver worker's sentinel is the server's socket and its orphan check watches "
-           "the server's pid: the server's death reads as every worker's death (exit code 255)")
 @pytest.mark.timeout(60)
 def test_item10_killing_the_forkserver_keeps_running_jobs(script):
     s = script("""

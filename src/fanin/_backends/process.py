@@ -94,6 +94,7 @@ class _Worker:
     between: bool = False  # it just sent a result: its oldest (prefetched) job may not have started
     sent: int = 0  # jobs sent to it (it retires after max_tasks_per_child of them)
     stopped_by_hub: bool = False  # the hub signalled it: its death is a cancellation
+    sentinel: int = -1  # readable once the worker has exited (see ProcessBackend._death_fd)
     incoming: ResultFollows | None = None  # a large result announced and not yet read
 
 
@@ -123,6 +124,7 @@ class ProcessBackend:
         self._spawn_failures = 0  # failed worker starts in a row
         self._spawn_failing_since: float | None = None
         self._no_worker: str | None = None  # why jobs fail now: no worker could be started
+        self._pidfds: list[int] = []  # pidfds of workers (forkserver); closed at shutdown
 
     def start(self) -> None:
         self._pump.start()
@@ -205,14 +207,17 @@ class ProcessBackend:
         # _on_exit, and two threads reaping one process lose its exit code. A stopped
         # (SIGSTOP) worker never acts on SIGTERM: with kill, SIGKILL follows a short grace.
         for w in list(self._workers):
-            if not wait([w.proc.sentinel], KILL_GRACE if kill else timeout):
+            if not wait([w.sentinel], KILL_GRACE if kill else timeout):
                 _stop(w)
-                if not wait([w.proc.sentinel], KILL_GRACE):
+                if not wait([w.sentinel], KILL_GRACE):
                     _stop(w, signal.SIGKILL)
-                    wait([w.proc.sentinel], 1.0)
+                    wait([w.sentinel], 1.0)
             w.reaped.wait(5.0)
         self._pump.stop()
         self._reporters.close()
+        for fd in self._pidfds:  # not before: the loop above may still have waited on them
+            _close_fd(fd)
+        self._pidfds.clear()
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if not w.dead and w.proc.pid is not None]
@@ -240,10 +245,29 @@ class ProcessBackend:
         task_q._ignore_epipe = True
         cancel_r.close()
         w = _Worker(proc, task_q, report_q, cancel_w)
+        w.sentinel = self._death_fd(proc)
         self._workers.append(w)
         self._pump.watch(report_q, lambda msg: self._on_message(w, msg))
-        self._pump.watch_sentinel(proc.sentinel, lambda: self._on_exit(w))
+        self._pump.watch_sentinel(w.sentinel, lambda: self._on_exit(w))
         return w
+
+    def _death_fd(self, proc: Any) -> int:
+        """What becomes readable when the worker itself exits.
+
+        Under forkserver, ``proc.sentinel`` is the fork server's status socket for that
+        child: it also reads EOF when the *server* dies, which would pass for the death of
+        every worker while they all still run. A pidfd (Linux 5.3+) watches the worker's
+        own pid instead; elsewhere the sentinel is the child's own pipe and is exact.
+        """
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is None or self._ctx.get_start_method() != "forkserver":
+            return int(proc.sentinel)
+        try:
+            fd = int(pidfd_open(proc.pid))
+        except OSError:  # an older kernel, or it is gone already (the sentinel says so)
+            return int(proc.sentinel)
+        self._pidfds.append(fd)
+        return fd
 
     def _enqueue(self, job: _Job) -> None:
         if self._closing:
@@ -476,10 +500,17 @@ class ProcessBackend:
         w.by_task.clear()
         w.proc.join(1.0)  # the sentinel fired: reaping is immediate, and gives the exit code
         w.reaped.set()
+        if w.sentinel in self._pidfds and not self._closing:
+            self._pidfds.remove(w.sentinel)
+            _close_fd(w.sentinel)
         if started:
             self._deaths += 1
             code = w.proc.exitcode
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            if code == 255 and w.sentinel != w.proc.sentinel:
+                # A forkserver child's status comes from the server; 255 is also what
+                # multiprocessing reports when the server itself is gone.
+                how = "exit status unknown: exit code 255, or its fork server is gone"
             # Only a worker the hub itself stopped was cancelled; any other death while
             # closing (killed by someone else, crashed) fails its jobs as at any time.
             if w.stopped_by_hub:
@@ -593,6 +624,13 @@ def _note(exc: BaseException, text: str) -> None:
     add_note = getattr(exc, "add_note", None)  # Python 3.11+
     if add_note is not None:
         add_note(text)
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _stop(w: _Worker, sig: int = signal.SIGTERM) -> None:
