@@ -1153,8 +1153,6 @@ def _map_items(hub, n):
     hub.map(workers.count_to, [1] * n)
 
 
-@xfail(24, "every finished task keeps a full TaskState (and its 64-sample deque) forever: "
-           "~1.4 KB per sub-task, ~3 KB per map item")
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kind", ["subtasks", "map-items"])
 def test_item24_finished_tasks_fold_into_aggregates(kind):
@@ -1165,7 +1163,6 @@ def test_item24_finished_tasks_fold_into_aggregates(kind):
 
 
 @pytest.mark.stress
-@xfail(24, "513,000 sub-tasks: 50 -> 779 MB (issue figures)")
 @pytest.mark.timeout(600)
 def test_item24_stress_half_a_million_subtasks():
     proc = psutil.Process()
