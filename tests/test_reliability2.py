@@ -1054,8 +1054,6 @@ LOG_FLOOD = """
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=False, reason="issue 15 item 22: logs are not coalesced yet; the "
-                   "non-blocking pump brought the delay near the 1 s bound: it passes at times")
 def test_item22_a_chatty_job_does_not_delay_results_or_frames(script):
     s = script(LOG_FLOOD, pty=True, argv=[sys.executable, "SCRIPT", "60000"])
     assert s.wait(110) == 0, s.found

@@ -53,6 +53,13 @@ class LogRecord(NamedTuple):
     text: str
 
 
+class LogBatch(NamedTuple):
+    """The log lines a worker process gathered over one flush interval, in one message
+    (one per record would queue ahead of the job's result and flood the pump)."""
+
+    records: tuple[LogRecord, ...]
+
+
 class Verdict(NamedTuple):
     """The main process settles tasks whose worker cannot: a dead worker, a cancellation."""
 

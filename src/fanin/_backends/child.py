@@ -22,7 +22,7 @@ from typing import Any
 
 from .._errors import TaskCancelled
 from .._wire import JobResult, JobStarted, ResultFollows
-from .._worker.logs import ChannelLogHandler, PrintCapture, StreamRedirect
+from .._worker.logs import ChannelLogHandler, LogBatcher, PrintCapture, StreamRedirect
 from .._worker.reporter import Reporter
 from .._worker.runjob import managed
 
@@ -51,20 +51,22 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Drop our copy of the task queue's write end, so the hub's death reads as EOF here.
     task_q._writer.close()
+    # Log lines and captured output travel in batches, not one message each (see LogBatcher).
+    logs = LogBatcher(report_q, flush_interval)
     if log_level is not None:
         # Log records travel to the hub like progress does; nothing here writes to the
         # terminal (a forked worker would otherwise inherit the caller's handlers).
         root = logging.getLogger()
-        root.handlers = [ChannelLogHandler(report_q)]
+        root.handlers = [ChannelLogHandler(logs)]
         root.setLevel(log_level)
     if capture_print:
-        sys.stdout = PrintCapture(report_q, sys.stdout)
+        sys.stdout = PrintCapture(logs, sys.stdout)
     if redirect_stderr:
         # Our stderr is the terminal the hub draws on: what Python writes there (a thread's
         # or an unraisable exception's traceback, warnings) would tear the bars. It travels
         # as lines instead, printed above them by the render thread. (Writes to fd 2 from
         # C code still reach the terminal directly.)
-        sys.stderr = StreamRedirect(report_q, sys.stderr, tag_workers=capture_print)
+        sys.stderr = StreamRedirect(logs, sys.stderr, tag_workers=capture_print)
     # The hub's pid, not our parent's: under forkserver our parent is the fork server,
     # which outlives a SIGKILLed hub.
     parent = hub_pid if hub_pid is not None else os.getppid()
@@ -123,22 +125,26 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 del value
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             fn = item = value = None
-            _flush_streams(capture_print, redirect_stderr)
+            _flush_streams(capture_print, redirect_stderr, logs)
             _put_result(report_q, _error_result(job_id, exc))
             continue
-        _flush_streams(capture_print, redirect_stderr)
+        _flush_streams(capture_print, redirect_stderr, logs)
         _put_result(report_q, JobResult(job_id, True, payload))
         del payload
 
 
-def _flush_streams(stdout: bool, stderr: bool) -> None:
-    """A job's last partial line of captured output travels before its result."""
+def _flush_streams(stdout: bool, stderr: bool, logs: LogBatcher) -> None:
+    """A job's log lines and last partial line of output travel before its result."""
     for routed, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):
         if routed:
             try:
                 stream.flush()
             except Exception:  # noqa: BLE001 - output must never fail the job
                 pass
+    try:
+        logs.flush()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _send_now(report_q: Any, msg: Any) -> None:

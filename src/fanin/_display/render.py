@@ -20,6 +20,9 @@ from .._ingest.state import ProgressState, Snapshot
 from .._wire import LogRecord
 
 
+MAX_LOG_LINES_PER_FRAME = 100  # log records printed above the bars per frame (not the final one)
+
+
 class View(Protocol):
     def summary(self, views: list[Any], snap: Snapshot) -> None: ...
     def start(self) -> None: ...
@@ -117,8 +120,11 @@ class RenderThread:
             self._last_version = version
             self._last_tick = tick
             snap = self.state.snapshot(max_rows=self.view.max_rows())
-            logs = list(self.logs)
-            self.logs.clear()
+            if final or len(self.logs) <= MAX_LOG_LINES_PER_FRAME:
+                logs = list(self.logs)
+                self.logs.clear()
+            else:  # a log flood: the rest waits for the next frames (bars keep their pace)
+                logs = [self.logs.popleft() for _ in range(MAX_LOG_LINES_PER_FRAME)]
         self._guard(lambda: self.view.draw(snap, logs, final))
         self.frames += 1
 

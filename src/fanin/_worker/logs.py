@@ -13,14 +13,17 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from typing import Any, TextIO
 
 from .._text import sanitize
-from .._wire import LogRecord
+from .._wire import LogBatch, LogRecord
 from .channel import Channel
 from .current import running
+from .flusher import FLUSHER
 
 MAX_LOG_TEXT = 10_000  # characters per shipped log line
+LOG_LINES_PER_SECOND = 200  # log lines a worker process ships per second; the rest are counted
 
 
 
@@ -37,6 +40,67 @@ def _worker_name() -> str:
     if name == "MainThread":
         return "main" if multiprocessing.parent_process() is None else f"pid {os.getpid()}"
     return name
+
+
+class LogBatcher:
+    """A worker process's log channel: records gather here and travel as one ``LogBatch``
+    per flush interval (shipped by the flusher thread, and before each job's result).
+
+    One queue message per record put every line of a chatty job ahead of its result on the
+    report queue's FIFO, and cost the pump and the collector a message each: a job logging
+    every item delayed its own result by seconds and the frames with it. At most
+    ``LOG_LINES_PER_SECOND`` lines a second leave the process; beyond that lines are only
+    counted, and the count is shipped as a line of its own.
+    """
+
+    def __init__(self, channel: Channel, interval: float,
+                 per_second: int = LOG_LINES_PER_SECOND) -> None:
+        self._channel = channel
+        self._interval = interval
+        self._per_second = per_second
+        self._lock = threading.Lock()
+        self._records: list[LogRecord] = []
+        self._window = 0.0  # start of the current one-second window
+        self._in_window = 0  # lines accepted in it
+        self._dropped = 0  # lines not shipped since the last note about it
+        self._registered = False
+
+    def put(self, record: object) -> None:
+        if not isinstance(record, LogRecord):
+            self._channel.put(record)
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._window >= 1.0:
+                self._window, self._in_window = now, 0
+            if self._in_window >= self._per_second:
+                self._dropped += 1
+            else:
+                self._in_window += 1
+                self._records.append(record)
+            if self._registered:
+                return
+            self._registered = True
+        FLUSHER.register(self, self._interval)
+
+    def _flush_locked(self) -> None:
+        """Ship what gathered (the flusher holds its lock; so does ``flush``)."""
+        with self._lock:
+            records, self._records = self._records, []
+            dropped, self._dropped = self._dropped, 0
+            if not records and not dropped:
+                self._registered = False
+                FLUSHER.unregister(self)
+                return
+        if dropped:
+            records.append(LogRecord(None, os.getpid(), _worker_name(), "WARNING",
+                                     f"fanin: {dropped:,} log lines dropped (more than "
+                                     f"{self._per_second:,} a second from this process)"))
+        self._channel.put(LogBatch(tuple(records)))
+
+    def flush(self) -> None:
+        with FLUSHER.lock:
+            self._flush_locked()
 
 
 class ChannelLogHandler(logging.Handler):
