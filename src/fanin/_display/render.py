@@ -19,7 +19,6 @@ from .._errors import FaninWarning
 from .._ingest.state import ProgressState, Snapshot
 from .._wire import LogRecord
 
-
 MAX_LOG_LINES_PER_FRAME = 100  # log records printed above the bars per frame (not the final one)
 
 
