@@ -314,8 +314,9 @@ class Pump:
         stream, handler, on_eof = entry
         try:
             frames, eof = stream.read(limit)
-        except MemoryError:
-            frames, eof = [], True  # not even a small buffer left: give up on this queue
+        except BaseException:  # noqa: BLE001 - not even a small buffer left (MemoryError),
+            self.errors += 1  # or a bug here: give up on this queue, never on the pump
+            frames, eof = [], True
         for i, data in enumerate(frames):
             frames[i] = None  # a long frame's buffer goes as soon as it is unpickled
             if type(data) is Undecodable:
