@@ -380,13 +380,8 @@ ITEM3 = {
 }
 
 
-ITEM3_XFAIL = xfail(3, "a MemoryError while reading, or a result that fails to unpickle, still "
-                      "leaves its job unsettled (the pump survives any unpickling error now)")
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=[] if c.startswith("systemexit") else ITEM3_XFAIL) for c in ITEM3])
+@pytest.mark.parametrize("case", list(ITEM3))
 def test_item03_the_pump_survives_and_settles_the_job(script, case):
     job, item, headroom, expected = ITEM3[case]
     s = script(f"""
@@ -426,8 +421,6 @@ def test_item03_the_pump_survives_and_settles_the_job(script, case):
 
 # -- item 4: a failed worker restart shrinks the pool for good ----------------------------------
 
-@xfail(4, "_on_exit's _spawn() failure is swallowed by the pump: no retry, no failing of "
-          "queued jobs, the pool stays one worker short (here: empty) for good")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("limit_lifted", [True, False], ids=["fds-come-back", "fds-never-come-back"])
 def test_item04_failed_worker_restart(script, limit_lifted):
@@ -566,8 +559,6 @@ def test_item07_ctrl_c_while_close_waits_for_running_tasks(script, backend):
 
 # -- item 8: a worker killed while its result is being sent -----------------------------------
 
-@xfail(8, "the worker ships 'done' before its result; when the result never arrives the dead "
-          "worker's FAILED verdict is ignored because the task is already final")
 @pytest.mark.timeout(60)
 def test_item08_killed_while_sending_its_result_is_failed_everywhere():
     import io
@@ -605,8 +596,6 @@ def test_item09_a_malformed_report_does_not_kill_the_collector():
 
 # -- item 10: killing the forkserver process (not a worker) ------------------------------------
 
-@xfail(10, "a forkserver worker's sentinel is the server's socket and its orphan check watches "
-           "the server's pid: the server's death reads as every worker's death (exit code 255)")
 @pytest.mark.timeout(60)
 def test_item10_killing_the_forkserver_keeps_running_jobs(script):
     s = script("""
@@ -655,8 +644,6 @@ def wait_until(pred, timeout=20.0, step=0.005):
     raise AssertionError("condition not met in time")
 
 
-@xfail(11, "_on_exit treats every death while _closing as 'stopped by the hub', and the oldest "
-           "in-flight job of a dead worker as started even when the worker never started it")
 @pytest.mark.timeout(60)
 def test_item11a_a_worker_killed_during_a_graceful_close_failed():
     with fanin.Hub(backend="process", workers=1, progress="off") as hub:
@@ -671,8 +658,6 @@ def test_item11a_a_worker_killed_during_a_graceful_close_failed():
         fut.result(timeout=1)
 
 
-@xfail(11, "the oldest in-flight job of a dead worker counts as started even when the worker "
-           "died before it could start it")
 @pytest.mark.timeout(60)
 def test_item11b_a_replacement_killed_while_starting_requeues_its_job(tmp_path):
     marker = tmp_path / "started"
@@ -975,9 +960,6 @@ def test_item18_sigterm_still_kills_and_a_programs_own_handler_is_kept(script):
 
 # -- item 19: a lone surrogate disables the display; bidi overrides pass through ----------------
 
-@xfail(19, "sanitize() leaves lone surrogates (and U+202E etc.) in; writing them to sys.stdout "
-           "(errors='strict') raises in the render thread, whose _guard swaps in OffView without "
-           "stopping Rich's Live")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("where", ["description", "log"])
 def test_item19_odd_unicode_from_a_worker_stays_inert(script, where):
@@ -1004,10 +986,7 @@ def test_item19_odd_unicode_from_a_worker_stays_inert(script, where):
 # -- item 20: worker tracebacks are written straight through the bars -----------------------------
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("backend", [
-    "thread",
-    pytest.param("process", marks=xfail(20, "a worker process's stderr is the terminal itself: "
-                                            "its traceback printing writes through the display"))])
+@pytest.mark.parametrize("backend", ["thread", "process"])
 def test_item20_worker_tracebacks_do_not_tear_the_bars(script, backend):
     s = script(f"""
         if __name__ == "__main__":
@@ -1028,8 +1007,6 @@ def test_item20_worker_tracebacks_do_not_tear_the_bars(script, backend):
 
 # -- item 21: capture_print=True is quadratic for output without newlines ------------------------
 
-@xfail(21, "PrintCapture.write concatenates the pending text and re-splits all of it on every "
-           "write: O(n^2) in the length of a line")
 @pytest.mark.timeout(120)
 def test_item21_captured_print_without_newlines_is_linear():
     n = 120_000
@@ -1046,7 +1023,6 @@ def test_item21_captured_print_without_newlines_is_linear():
 
 
 @pytest.mark.stress
-@xfail(21, "200,000 dots: 26.9 s against 0.5 s (issue figures)")
 @pytest.mark.timeout(300)
 def test_item21_stress_200k_dots():
     with fanin.Hub(backend="thread", workers=1, progress="off", capture_logs=True,
@@ -1106,8 +1082,6 @@ LOG_FLOOD = """
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=False, reason="issue 15 item 22: logs are not coalesced yet; the "
-                   "non-blocking pump brought the delay near the 1 s bound: it passes at times")
 def test_item22_a_chatty_job_does_not_delay_results_or_frames(script):
     s = script(LOG_FLOOD, pty=True, argv=[sys.executable, "SCRIPT", "60000"])
     assert s.wait(110) == 0, s.found
@@ -1205,8 +1179,6 @@ def _map_items(hub, n):
     hub.map(workers.count_to, [1] * n)
 
 
-@xfail(24, "every finished task keeps a full TaskState (and its 64-sample deque) forever: "
-           "~1.4 KB per sub-task, ~3 KB per map item")
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kind", ["subtasks", "map-items"])
 def test_item24_finished_tasks_fold_into_aggregates(kind):
@@ -1217,7 +1189,6 @@ def test_item24_finished_tasks_fold_into_aggregates(kind):
 
 
 @pytest.mark.stress
-@xfail(24, "513,000 sub-tasks: 50 -> 779 MB (issue figures)")
 @pytest.mark.timeout(600)
 def test_item24_stress_half_a_million_subtasks():
     proc = psutil.Process()
@@ -1257,8 +1228,6 @@ def test_item25_second_ctrl_c_exits_at_once_behind_a_c_call(script):
     assert not s.screen().cursor.hidden
 
 
-@xfail(25, "the README does not say that a thread inside a long C call keeps the process alive "
-           "after Ctrl-C until the call returns")
 @pytest.mark.timeout(10)
 def test_item25_readme_says_a_c_call_delays_the_exit():
     text = README.read_text()
@@ -1459,8 +1428,6 @@ def test_item30_final_frame_after_ctrl_c_says_what_completed():
 
 # == Also: the 64-worker flood test is not marked stress ============================================
 
-@xfail("note", "test_flood_keeps_memory_bounded_and_frames_flowing switches to 64 workers on "
-          "FANIN_STRESS=1, not on the stress marker: 'pytest -m stress' never runs 64 workers")
 @pytest.mark.timeout(10)
 def test_note_the_64_worker_flood_is_behind_the_stress_marker():
     import inspect

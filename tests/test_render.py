@@ -177,3 +177,39 @@ def test_rerun_attempt_is_shown_and_verdicts_name_the_description():
     view.on_event("status", st.tasks["b"])
     view.draw(st.snapshot(), [], True)
     assert "failed    doomed: 1/2" in out.getvalue() and "signal 9" in out.getvalue()
+
+
+def test_a_view_that_fails_to_draw_is_stopped_before_it_is_dropped():
+    # Issue 15 item 19: Rich's Live shows the cursor again only in stop(); a view swapped
+    # out after an error without being stopped left the cursor hidden.
+    import threading
+    import warnings
+    from collections import deque
+
+    from fanin._display.render import OffView, RenderThread
+    from fanin._ingest.state import ProgressState
+
+    calls = []
+
+    class Failing:  # not an OffView: a real view that broke
+        def start(self):
+            pass
+
+        def max_rows(self):
+            return 10
+
+        def summary(self, views, snap):
+            pass
+
+        def draw(self, snap, logs, final):
+            raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
+
+        def stop(self):
+            calls.append("stop")
+
+    view = Failing()
+    rt = RenderThread(view, ProgressState(), threading.Lock(), deque())
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        rt._guard(lambda: view.draw(None, [], False))
+    assert calls == ["stop"] and type(rt.view) is OffView and rt.failed is not None

@@ -250,3 +250,29 @@ def test_a_channel_may_keep_an_unpickled_copy_inert():
     finally:
         AdoptingChannel.weak = True
     assert id(copy) not in FLUSHER.weak and id(copy) not in FLUSHER.live
+
+
+# -- issue 15 item 22: a worker process's log lines travel in batches -------------------------
+
+def test_log_lines_travel_in_one_batch_and_a_flood_is_counted():
+    from fanin._wire import LogBatch, LogRecord
+    from fanin._worker.logs import LogBatcher
+
+    sent: list[object] = []
+
+    class Channel:
+        def put(self, obj: object) -> None:
+            sent.append(obj)
+
+    logs = LogBatcher(Channel(), 60.0, per_second=5)  # the flusher never fires in the test
+    for i in range(8):
+        logs.put(LogRecord(None, 1, "w", "INFO", f"line {i}"))
+    assert sent == []  # nothing leaves until a flush
+    logs.flush()
+    (batch,) = sent
+    assert type(batch) is LogBatch
+    texts = [r.text for r in batch.records]
+    assert texts[:5] == [f"line {i}" for i in range(5)]
+    assert "3 log lines dropped" in texts[5] and len(texts) == 6
+    logs.flush()  # nothing pending: no empty batch
+    assert len(sent) == 1

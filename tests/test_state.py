@@ -196,3 +196,46 @@ def test_hand_crafted_reports_never_kill_the_collector():
     assert c.barrier().wait(5)
     c.stop()
     assert state.tasks["ok"].completed == 5 and state.malformed >= 5
+
+
+# -- issue 15 item 24: done tasks beyond KEEP_DONE fold into the counts ----------------------
+
+def _many_subtasks(n: int, keep: int, monkeypatch) -> ProgressState:
+    import fanin._ingest.state as state_mod
+
+    monkeypatch.setattr(state_mod, "KEEP_DONE", keep)
+    s = ProgressState(clock=ManualClock())
+    s.apply(rep("p", 1, 0, None))
+    for i in range(1, n + 1):
+        s.apply(rep(f"p/{i}", 1, 0, 2, desc=f"sub {i}"))
+        s.apply(rep(f"p/{i}", 2, 2, 2, status="done", desc=f"sub {i}"))
+    s.apply(rep("p/failed", 1, 1, 2, status="failed", error="boom"))
+    return s
+
+
+def test_folded_done_tasks_keep_every_count_and_sum(monkeypatch):
+    folded = _many_subtasks(50, 10, monkeypatch)
+    listed = _many_subtasks(50, 10**9, monkeypatch)
+    a, b = folded.snapshot(), listed.snapshot()
+    assert (a.counts, a.completed, a.total) == (b.counts, b.completed, b.total)
+    assert a.folded == 40 and b.folded == 0
+    assert len(folded.all_views()) == 1 + 10 + 1  # the parent, the newest 10, the failure
+    assert [v.status for v in folded.all_views() if v.error] == ["failed"]
+    # A total set on the parent later covers its sub-tasks, folded ones included.
+    for s in (folded, listed):
+        s.apply(rep("p", 2, 0, 500))
+    a, b = folded.snapshot(), listed.snapshot()
+    assert (a.completed, a.total) == (b.completed, b.total) == (0, 500)
+
+
+def test_a_finished_task_keeps_no_rate_samples():
+    clock = ManualClock()
+    s = ProgressState(clock=clock)
+    s.apply(rep("a", 1, 1, 10))
+    clock.advance(1.0)
+    s.apply(rep("a", 2, 5, 10))
+    assert s.tasks["a"].samples
+    clock.advance(1.0)
+    s.apply(rep("a", 3, 10, 10, status="done"))
+    assert s.tasks["a"].samples is None
+    assert s.view(s.tasks["a"], clock()).rate == 5.0  # completed / elapsed

@@ -53,6 +53,13 @@ class LogRecord(NamedTuple):
     text: str
 
 
+class LogBatch(NamedTuple):
+    """The log lines a worker process gathered over one flush interval, in one message
+    (one per record would queue ahead of the job's result and flood the pump)."""
+
+    records: tuple[LogRecord, ...]
+
+
 class Verdict(NamedTuple):
     """The main process settles tasks whose worker cannot: a dead worker, a cancellation."""
 
@@ -77,3 +84,20 @@ class Barrier(NamedTuple):
     """Posted by the main process; the collector sets the event once everything before it is applied."""
 
     token: int
+
+
+class JobStarted(NamedTuple):
+    """A pool worker took job ``job`` and is about to run it: written straight to the pipe
+    (not through the queue's feeder thread) before any of the job's code runs, so a worker
+    that dies without having sent it never ran the job, and the job can be requeued."""
+
+    job: int
+
+
+class ResultFollows(NamedTuple):
+    """Sent just before a large ``JobResult``: if the hub cannot read or unpickle the next
+    frame (``MemoryError`` for a huge result), it knows whose result was lost and fails
+    that job with the reason instead of leaving its future unsettled."""
+
+    job: int
+    size: int

@@ -57,6 +57,7 @@ class BackendConfig:
     address: str | None = None  # Dask scheduler, or None for a LocalCluster of our own
     log_level: int | None = None  # process workers: root level when logs are routed
     capture_print: bool = False  # process workers: route print() too
+    redirect_stderr: bool = False  # process workers: sys.stderr above the bars too (Rich draws)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

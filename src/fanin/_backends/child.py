@@ -21,12 +21,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .._errors import TaskCancelled
-from .._wire import JobResult
-from .._worker.logs import ChannelLogHandler, PrintCapture
+from .._wire import JobResult, JobStarted, ResultFollows
+from .._worker.logs import ChannelLogHandler, LogBatcher, PrintCapture, StreamRedirect
 from .._worker.reporter import Reporter
 from .._worker.runjob import managed
 
 ORPHAN_CHECK = 2.0  # seconds between checks that the hub's process lives
+ANNOUNCE_ABOVE = 64 << 10  # bytes: a result this large is announced first (ResultFollows)
 
 
 INIT_FAILED = -1  # the job id of the message a worker sends when its initializer raised
@@ -35,7 +36,8 @@ INIT_FAILED = -1  # the job id of the message a worker sends when its initialize
 def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 log_level: int | None = None, capture_print: bool = False,
                 cancel_r: Any = None, initializer: Any = None, initargs: tuple[Any, ...] = (),
-                max_tasks: int | None = None, hub_pid: int | None = None) -> None:
+                max_tasks: int | None = None, hub_pid: int | None = None,
+                redirect_stderr: bool = False) -> None:
     # Ctrl-C goes to the whole foreground process group; the hub decides what to do, so
     # workers ignore SIGINT and are stopped by the hub instead.
     signal.signal(signal.SIGINT, _ignore)  # a handler, not SIG_IGN: exec'd children reset it
@@ -49,14 +51,22 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Drop our copy of the task queue's write end, so the hub's death reads as EOF here.
     task_q._writer.close()
+    # Log lines and captured output travel in batches, not one message each (see LogBatcher).
+    logs = LogBatcher(report_q, flush_interval)
     if log_level is not None:
         # Log records travel to the hub like progress does; nothing here writes to the
         # terminal (a forked worker would otherwise inherit the caller's handlers).
         root = logging.getLogger()
-        root.handlers = [ChannelLogHandler(report_q)]
+        root.handlers = [ChannelLogHandler(logs)]
         root.setLevel(log_level)
     if capture_print:
-        sys.stdout = PrintCapture(report_q, sys.stdout)
+        sys.stdout = PrintCapture(logs, sys.stdout)
+    if redirect_stderr:
+        # Our stderr is the terminal the hub draws on: what Python writes there (a thread's
+        # or an unraisable exception's traceback, warnings) would tear the bars. It travels
+        # as lines instead, printed above them by the render thread. (Writes to fd 2 from
+        # C code still reach the terminal directly.)
+        sys.stderr = StreamRedirect(logs, sys.stderr, tag_workers=capture_print)
     # The hub's pid, not our parent's: under forkserver our parent is the fork server,
     # which outlives a SIGKILLed hub.
     parent = hub_pid if hub_pid is not None else os.getppid()
@@ -92,6 +102,7 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 skip.discard(job_id)
                 report_q.put(_error_result(job_id, TaskCancelled("withdrawn before it started")))
                 continue
+        _send_now(report_q, JobStarted(job_id))
         try:
             fn_item = pickle.loads(payload)
             fn, item = fn_item
@@ -100,7 +111,7 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
             # in the remote traceback); unlike the stdlib, the pool goes on.
             err = BrokenProcessPool(f"the worker could not unpickle task {task_id!r} "
                                     f"({description!r}): {type(exc).__name__}: {exc}")
-            report_q.put(_error_result(job_id, err, cause=exc))
+            _put_result(report_q, _error_result(job_id, err, cause=exc))
             continue
         del payload
         reporter = Reporter(report_q, task_id, description, total,
@@ -114,12 +125,49 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
                 del value
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             fn = item = value = None
-            report_q.put(_error_result(job_id, exc))
+            _flush_streams(capture_print, redirect_stderr, logs)
+            _put_result(report_q, _error_result(job_id, exc))
             continue
-        if capture_print:
-            sys.stdout.flush()
-        report_q.put(JobResult(job_id, True, payload))
+        _flush_streams(capture_print, redirect_stderr, logs)
+        _put_result(report_q, JobResult(job_id, True, payload))
         del payload
+
+
+def _flush_streams(stdout: bool, stderr: bool, logs: LogBatcher) -> None:
+    """A job's log lines and last partial line of output travel before its result."""
+    for routed, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):
+        if routed:
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - output must never fail the job
+                pass
+    try:
+        logs.flush()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _send_now(report_q: Any, msg: Any) -> None:
+    """Write ``msg`` to the report queue's pipe now, from this thread, under the queue's
+    write lock (so it never splits a frame the feeder thread is writing). Messages put
+    earlier may arrive after it; that is fine for ``JobStarted``, whose point is that it
+    has reached the pipe before the job's code runs."""
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    lock = report_q._wlock
+    try:
+        if lock is None:
+            report_q._writer.send_bytes(data)
+        else:
+            with lock:
+                report_q._writer.send_bytes(data)
+    except OSError:
+        pass  # the hub is gone: the orphan check ends us
+
+
+def _put_result(report_q: Any, result: JobResult) -> None:
+    if len(result.payload) > ANNOUNCE_ABOVE:
+        report_q.put(ResultFollows(result.job, len(result.payload)))
+    report_q.put(result)
 
 
 def _ignore(signum: int, frame: Any) -> None:

@@ -26,6 +26,7 @@ import pickle
 import signal
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -34,9 +35,18 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
-from .._errors import RemoteTraceback, TaskCancelled, WorkerDied
-from .._ingest.pump import Pump
-from .._wire import CANCELLED, FAILED, JobResult, Report, Verdict
+from .._errors import FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
+from .._ingest.pump import Pump, Undecodable
+from .._wire import (
+    CANCELLED,
+    FAILED,
+    FINAL_STATUSES,
+    JobResult,
+    JobStarted,
+    Report,
+    ResultFollows,
+    Verdict,
+)
 from .._worker.reporter import Reporter
 from .base import FAIL_FAST, BackendConfig, JobSpec, Statistics
 from .child import INIT_FAILED, worker_main
@@ -46,6 +56,9 @@ KILL_GRACE = 1.0  # seconds a worker gets to act on SIGTERM before SIGKILL (clos
 PREFETCH = 2  # jobs in flight per worker for short jobs: hides the dispatch round trip
 PREFETCH_BELOW = 0.05  # seconds: prefetch only while jobs are shorter than this on average
 MAX_REQUEUES = 3  # a job whose worker keeps dying before it starts fails after this
+SPAWN_RETRY_FIRST = 0.1  # seconds before retrying a failed worker start; doubles each time
+SPAWN_RETRY_MAX = 5.0
+SPAWN_GIVE_UP = 5.0  # seconds with no worker at all before queued jobs fail
 
 
 @dataclass
@@ -58,13 +71,14 @@ class _Job:
     future: Future[Any]
     total: float | None = None
     attempt: int = 0
-    started: bool = False  # its worker reported it running (else safe to requeue)
+    started: bool = False  # its worker took it (JobStarted): else it never ran, requeue it
     claimed: bool = False  # its future was moved to RUNNING
     requeues: int = 0  # times put back after its worker died before starting it
     group: int = 0  # the call (map, executor, ...) it belongs to
     fail_fast: bool = False  # its failure stops its group at once
     abandoned: bool = False  # settled as cancelled while prefetched; its result is ignored
     sent_at: float = 0.0  # monotonic time it was sent to a worker
+    final: Report | None = None  # its final report, held until its result arrives
 
 
 @dataclass
@@ -80,6 +94,9 @@ class _Worker:
     last_done: float = 0.0  # monotonic time of its last result
     between: bool = False  # it just sent a result: its oldest (prefetched) job may not have started
     sent: int = 0  # jobs sent to it (it retires after max_tasks_per_child of them)
+    stopped_by_hub: bool = False  # the hub signalled it: its death is a cancellation
+    sentinel: int = -1  # readable once the worker has exited (see ProcessBackend._death_fd)
+    incoming: ResultFollows | None = None  # a large result announced and not yet read
 
 
 class ProcessBackend:
@@ -87,6 +104,7 @@ class ProcessBackend:
         self._n = config.workers
         self._log_level = config.log_level
         self._capture_print = config.capture_print
+        self._redirect_stderr = config.redirect_stderr
         self._ctx = config.mp_context
         self._pump = Pump()
         self._forward = config.forward
@@ -104,6 +122,10 @@ class ProcessBackend:
         self._initargs: tuple[Any, ...] = tuple(extra.get("initargs", ()))
         self._max_tasks: int | None = extra.get("max_tasks_per_child")
         self._broken: str | None = None  # why the pool cannot run jobs (an initializer raised)
+        self._spawn_failures = 0  # failed worker starts in a row
+        self._spawn_failing_since: float | None = None
+        self._no_worker: str | None = None  # why jobs fail now: no worker could be started
+        self._pidfds: list[int] = []  # pidfds of workers (forkserver); closed at shutdown
 
     def start(self) -> None:
         self._pump.start()
@@ -179,26 +201,29 @@ class ProcessBackend:
                 if w.dead:
                     continue
                 if kill:
-                    _terminate(w.proc)
+                    _stop(w)
                 else:
                     try:
                         w.task_q.put(None)
                     except (OSError, ValueError):
-                        _terminate(w.proc)
+                        _stop(w)
 
         self._pump.run(begin, timeout=10.0)
         # Wait on sentinels, never join here: the pump thread reaps each worker in
         # _on_exit, and two threads reaping one process lose its exit code. A stopped
         # (SIGSTOP) worker never acts on SIGTERM: with kill, SIGKILL follows a short grace.
         for w in list(self._workers):
-            if not wait([w.proc.sentinel], KILL_GRACE if kill else timeout):
-                _terminate(w.proc)
-                if not wait([w.proc.sentinel], KILL_GRACE):
-                    _terminate(w.proc, signal.SIGKILL)
-                    wait([w.proc.sentinel], 1.0)
+            if not wait([w.sentinel], KILL_GRACE if kill else timeout):
+                _stop(w)
+                if not wait([w.sentinel], KILL_GRACE):
+                    _stop(w, signal.SIGKILL)
+                    wait([w.sentinel], 1.0)
             w.reaped.wait(5.0)
         self._pump.stop()
         self._reporters.close()
+        for fd in self._pidfds:  # not before: the loop above may still have waited on them
+            _close_fd(fd)
+        self._pidfds.clear()
 
     def size(self) -> int:
         return self._n
@@ -224,7 +249,7 @@ class ProcessBackend:
                 target=worker_main,
                 args=(task_q, report_q, self._flush_interval, self._log_level,
                       self._capture_print, cancel_r, self._initializer, self._initargs,
-                      self._max_tasks, os.getpid()),
+                      self._max_tasks, os.getpid(), self._redirect_stderr),
                 name="fanin-worker",
                 daemon=True,
             )
@@ -245,10 +270,29 @@ class ProcessBackend:
         task_q._ignore_epipe = True
         cancel_r.close()
         w = _Worker(proc, task_q, report_q, cancel_w)
+        w.sentinel = self._death_fd(proc)
         self._workers.append(w)
         self._pump.watch(report_q, lambda msg: self._on_message(w, msg))
-        self._pump.watch_sentinel(proc.sentinel, lambda: self._on_exit(w))
+        self._pump.watch_sentinel(w.sentinel, lambda: self._on_exit(w))
         return w
+
+    def _death_fd(self, proc: Any) -> int:
+        """What becomes readable when the worker itself exits.
+
+        Under forkserver, ``proc.sentinel`` is the fork server's status socket for that
+        child: it also reads EOF when the *server* dies, which would pass for the death of
+        every worker while they all still run. A pidfd (Linux 5.3+) watches the worker's
+        own pid instead; elsewhere the sentinel is the child's own pipe and is exact.
+        """
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is None or self._ctx.get_start_method() != "forkserver":
+            return int(proc.sentinel)
+        try:
+            fd = int(pidfd_open(proc.pid))
+        except OSError:  # an older kernel, or it is gone already (the sentinel says so)
+            return int(proc.sentinel)
+        self._pidfds.append(fd)
+        return fd
 
     def _enqueue(self, job: _Job) -> None:
         if self._closing:
@@ -256,6 +300,9 @@ class ProcessBackend:
             self._forward(Verdict((job.task_id,), CANCELLED, "hub closed"))
             return
         self._pending.append(job)
+        if self._no_worker is not None:
+            self._fail_pending(self._no_worker)
+            return
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -355,53 +402,102 @@ class ProcessBackend:
             self._forward(Verdict(tuple(cancelled), CANCELLED, reason))
 
     def _on_message(self, w: _Worker, msg: object) -> None:
-        if isinstance(msg, JobResult) and msg.job == INIT_FAILED:
-            self._break(msg)
-            return
-        if isinstance(msg, JobResult):
-            job = w.inflight.pop(msg.job, None)
-            if job is None:
-                return
-            w.by_task.pop(job.task_id, None)
-            w.between = True
-            now = time.monotonic()
-            service = now - max(job.sent_at, w.last_done)
-            w.last_done = now
-            self._job_seconds = (service if self._job_seconds is None
-                                 else 0.8 * self._job_seconds + 0.2 * service)
-            if job.abandoned:
-                self._dispatch()
-                return
-            try:
-                value = pickle.loads(msg.payload)
-            except BaseException as exc:  # noqa: BLE001 - even SystemExit: fail the job, go on
-                # As the stdlib: a BrokenProcessPool whose cause is the unpickling error (but
-                # only this job fails; the pool goes on).
-                err = BrokenProcessPool(f"the result of task {job.task_id!r} could not be "
-                                        f"unpickled: {type(exc).__name__}: {exc}")
-                err.__cause__ = exc
-                self._forward(Verdict((job.task_id,), FAILED, str(err)))
-                job.future.set_exception(err)
-            else:
-                if msg.ok:
-                    job.future.set_result(value)
-                else:
-                    if msg.tb and isinstance(value, BaseException):
-                        value.__cause__ = RemoteTraceback(msg.tb)
-                    if not job.started:  # failed before it could report (e.g. unpickling)
-                        self._forward(Verdict((job.task_id,), FAILED,
-                                              f"{type(value).__name__}: {value}"))
-                    job.future.set_exception(value)
-            if not msg.ok and job.fail_fast:  # after settling the failure itself
-                self._cancel_group(job.group, FAIL_FAST)
-            self._dispatch()
-        else:
-            if type(msg) is Report:
-                job = w.by_task.get(msg.task)
-                if job is not None:
-                    job.started = True
-                    w.between = False
+        if type(msg) is Report:
+            job = w.by_task.get(msg.task) if type(msg.task) is str else None
+            if job is not None:
+                job.started = True
+                w.between = False
+                if msg.status in FINAL_STATUSES:
+                    # Held until the result arrives: a worker killed while sending its
+                    # result must leave its task failed, not done (the verdict follows).
+                    job.final = msg
+                    return
             self._forward(msg)
+        elif type(msg) is JobStarted:
+            job = w.inflight.get(msg.job)
+            if job is not None:
+                job.started = True
+                w.between = False
+        elif type(msg) is ResultFollows:
+            w.incoming = msg if msg.job in w.inflight else None
+        elif type(msg) is JobResult:
+            w.incoming = None
+            if msg.job == INIT_FAILED:
+                self._break(msg)
+            else:
+                self._on_result(w, msg)
+        elif (type(msg) is Undecodable and w.incoming is not None
+              and msg.size >= w.incoming.size):
+            self._on_lost_result(w, w.incoming.job, msg)
+        else:
+            self._forward(msg)
+
+    def _finished(self, w: _Worker, job_id: int) -> _Job | None:
+        """Take ``job_id`` off ``w``'s books as its outcome arrives; None if not ours."""
+        job = w.inflight.pop(job_id, None)
+        if job is None:
+            return None
+        w.by_task.pop(job.task_id, None)
+        w.between = True
+        now = time.monotonic()
+        service = now - max(job.sent_at, w.last_done)
+        w.last_done = now
+        self._job_seconds = (service if self._job_seconds is None
+                             else 0.8 * self._job_seconds + 0.2 * service)
+        return job
+
+    def _on_result(self, w: _Worker, msg: JobResult) -> None:
+        job = self._finished(w, msg.job)
+        if job is None:
+            return
+        if job.abandoned:
+            self._dispatch()
+            return
+        try:
+            value = pickle.loads(msg.payload)
+        except BaseException as exc:  # noqa: BLE001 - even SystemExit: fail the job, go on
+            # As the stdlib: a BrokenProcessPool whose cause is the unpickling error (but
+            # only this job fails; the pool goes on).
+            self._fail_unreadable(job, f"the result of task {job.task_id!r} could not be "
+                                       f"unpickled: {type(exc).__name__}: {exc}", exc)
+        else:
+            if job.final is not None:
+                self._forward(job.final)  # exact counts before the future settles
+            if msg.ok:
+                job.future.set_result(value)
+            else:
+                if msg.tb and isinstance(value, BaseException):
+                    value.__cause__ = RemoteTraceback(msg.tb)
+                if job.final is None:  # failed before it could report (e.g. unpickling)
+                    self._forward(Verdict((job.task_id,), FAILED,
+                                          f"{type(value).__name__}: {value}"))
+                job.future.set_exception(value)
+        if not msg.ok and job.fail_fast:  # after settling the failure itself
+            self._cancel_group(job.group, FAIL_FAST)
+        self._dispatch()
+
+    def _on_lost_result(self, w: _Worker, job_id: int, lost: Undecodable) -> None:
+        """The announced result could not be read or unpickled here (e.g. MemoryError):
+        its job fails with the reason; the worker and the pool go on."""
+        w.incoming = None
+        job = self._finished(w, job_id)
+        if job is None:
+            return
+        if not job.abandoned:
+            exc = lost.error
+            self._fail_unreadable(job, f"the result of task {job.task_id!r} "
+                                       f"({job.description!r}) could not be received in the "
+                                       f"main process: {type(exc).__name__}: {exc} "
+                                       f"({lost.size:,} bytes)", exc)
+            if job.fail_fast:
+                self._cancel_group(job.group, FAIL_FAST)
+        self._dispatch()
+
+    def _fail_unreadable(self, job: _Job, text: str, cause: BaseException) -> None:
+        err = BrokenProcessPool(text)
+        err.__cause__ = cause
+        self._forward(Verdict((job.task_id,), FAILED, text))  # its held 'done' is dropped
+        job.future.set_exception(err)
 
     def _on_exit(self, w: _Worker) -> None:
         # Everything the worker managed to send is delivered before we judge it.
@@ -414,40 +510,105 @@ class ProcessBackend:
         w.cancel_w.close()
         self._workers.remove(w)
         jobs = [j for j in w.inflight.values() if not j.abandoned]
-        # A worker runs its jobs in order, so the oldest one was running when it died even
-        # if its first report was still in the worker's queue buffer; later (prefetched)
-        # jobs never started and go back to the queue, in order, a bounded number of times.
-        started = [j for i, j in enumerate(jobs)
-                   if i == 0 or j.started or self._closing or j.requeues >= MAX_REQUEUES]
-        for job in reversed([j for j in jobs if j not in started]):
-            job.requeues += 1
-            self._pending.appendleft(job)
+        # A worker writes JobStarted to its pipe before a job's code runs, and everything
+        # it wrote was drained above: a job not marked started never ran. Those go back to
+        # the queue, in order, a bounded number of times (or are cancelled while closing).
+        started = [j for j in jobs if j.started or j.requeues >= MAX_REQUEUES]
+        unstarted = [j for j in jobs if j not in started]
+        if self._closing:
+            self._cancel_jobs(unstarted, "hub closed")
+        else:
+            for job in reversed(unstarted):
+                job.requeues += 1
+                self._pending.appendleft(job)
         w.inflight.clear()
         w.by_task.clear()
         w.proc.join(1.0)  # the sentinel fired: reaping is immediate, and gives the exit code
         w.reaped.set()
+        if w.sentinel in self._pidfds and not self._closing:
+            self._pidfds.remove(w.sentinel)
+            _close_fd(w.sentinel)
         if started:
             self._deaths += 1
             code = w.proc.exitcode
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            if self._closing:
+            if code == 255 and w.sentinel != w.proc.sentinel:
+                # A forkserver child's status comes from the server; 255 is also what
+                # multiprocessing reports when the server itself is gone.
+                how = "exit status unknown: exit code 255, or its fork server is gone"
+            # Only a worker the hub itself stopped was cancelled; any other death while
+            # closing (killed by someone else, crashed) fails its jobs as at any time.
+            if w.stopped_by_hub:
                 reason = f"stopped by the hub (worker process {w.proc.pid}, {how})"
             else:
                 reason = f"worker process {w.proc.pid} died ({how})"
             tasks = tuple(job.task_id for job in started)
-            self._forward(Verdict(tasks, CANCELLED if self._closing else FAILED, reason, w.proc.pid))
+            self._forward(Verdict(tasks, CANCELLED if w.stopped_by_hub else FAILED, reason,
+                                  w.proc.pid))
             for job in started:
                 if job.future.done():
                     continue
                 job.future.set_exception(
-                    TaskCancelled(reason) if self._closing
+                    TaskCancelled(reason) if w.stopped_by_hub
                     else WorkerDied(f"task {job.description!r} ({job.task_id}): {reason}",
                                     pid=w.proc.pid, tasks=(job.task_id,))
                 )
-        if not self._closing and self._broken is None:
-            self._spawn()
-            self._dispatch()
+        self._respawn()
 
+    def _cancel_jobs(self, jobs: list[_Job], reason: str) -> None:
+        for job in jobs:
+            _cancel(job.future)
+        if jobs:
+            self._forward(Verdict(tuple(j.task_id for j in jobs), CANCELLED, reason))
+
+    # -- replacing workers ----------------------------------------------------------------
+    def _respawn(self) -> None:
+        """Replace a dead worker. A failed start (no fds, no memory, fork refused) is
+        retried with backoff; while the pool has no worker at all and starting keeps
+        failing past ``SPAWN_GIVE_UP`` seconds, queued and new jobs fail with the reason
+        instead of waiting for a worker that may never come."""
+        if self._closing or self._broken is not None or len(self._workers) >= self._n:
+            return
+        try:
+            self._spawn()
+        except Exception as exc:  # noqa: BLE001 - retried below; never lost in the pump
+            self._spawn_failed(exc)
+            return
+        self._spawn_failures = 0
+        self._spawn_failing_since = None
+        self._no_worker = None
+        self._dispatch()
+        if len(self._workers) < self._n:
+            self._pump.call_soon(self._respawn)
+
+    def _spawn_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._spawn_failing_since is None:
+            self._spawn_failing_since = now
+        self._spawn_failures += 1
+        delay = min(SPAWN_RETRY_MAX, SPAWN_RETRY_FIRST * 2 ** (self._spawn_failures - 1))
+        if (not self._workers and self._no_worker is None
+                and now - self._spawn_failing_since >= SPAWN_GIVE_UP):
+            self._no_worker = (f"no worker process could be started for "
+                               f"{now - self._spawn_failing_since:.0f} s "
+                               f"({self._spawn_failures} attempts): {type(exc).__name__}: {exc}")
+            warnings.warn(f"fanin: {self._no_worker}; queued jobs fail until a worker starts",
+                          FaninWarning, stacklevel=1)
+        if self._no_worker is not None:
+            self._fail_pending(self._no_worker)
+        self._pump.call_later(delay, self._respawn)
+
+    def _fail_pending(self, reason: str) -> None:
+        failed = []
+        while self._pending:
+            job = self._pending.popleft()
+            if job.claimed or job.future.set_running_or_notify_cancel():
+                job.future.set_exception(WorkerDied(f"task {job.description!r} "
+                                                    f"({job.task_id}): {reason}",
+                                                    tasks=(job.task_id,)))
+                failed.append(job.task_id)
+        if failed:
+            self._forward(Verdict(tuple(failed), FAILED, reason))
 
     def _break(self, msg: JobResult) -> None:
         """A worker's initializer raised: like the stdlib pool, this pool is now broken.
@@ -463,7 +624,7 @@ class ProcessBackend:
         for w in self._workers:
             w.inflight.clear()
             w.by_task.clear()
-            _terminate(w.proc)
+            _stop(w)
         for job in jobs:
             err = BrokenProcessPool(self._broken)
             err.__cause__ = cause
@@ -514,6 +675,19 @@ def _note(exc: BaseException, text: str) -> None:
     add_note = getattr(exc, "add_note", None)  # Python 3.11+
     if add_note is not None:
         add_note(text)
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _stop(w: _Worker, sig: int = signal.SIGTERM) -> None:
+    """The hub stops ``w``: marked first, so its death reads as "stopped by the hub"."""
+    w.stopped_by_hub = True
+    _terminate(w.proc, sig)
 
 
 def _terminate(proc: Any, sig: int = signal.SIGTERM) -> None:

@@ -19,6 +19,8 @@ from .._errors import FaninWarning
 from .._ingest.state import ProgressState, Snapshot
 from .._wire import LogRecord
 
+MAX_LOG_LINES_PER_FRAME = 100  # log records printed above the bars per frame (not the final one)
+
 
 class View(Protocol):
     def summary(self, views: list[Any], snap: Snapshot) -> None: ...
@@ -117,8 +119,11 @@ class RenderThread:
             self._last_version = version
             self._last_tick = tick
             snap = self.state.snapshot(max_rows=self.view.max_rows())
-            logs = list(self.logs)
-            self.logs.clear()
+            if final or len(self.logs) <= MAX_LOG_LINES_PER_FRAME:
+                logs = list(self.logs)
+                self.logs.clear()
+            else:  # a log flood: the rest waits for the next frames (bars keep their pace)
+                logs = [self.logs.popleft() for _ in range(MAX_LOG_LINES_PER_FRAME)]
         self._guard(lambda: self.view.draw(snap, logs, final))
         self.frames += 1
 
@@ -127,10 +132,17 @@ class RenderThread:
             fn()
         except Exception as exc:  # noqa: BLE001 - the display must never take the work down
             self.failed = exc
-            if not isinstance(self.view, OffView):
+            failed, self.view = self.view, OffView()
+            if not isinstance(failed, OffView):
                 try:
                     warnings.warn(f"fanin: progress display disabled: {exc!r}", FaninWarning,
                                   stacklevel=2)
                 except Exception:  # noqa: BLE001
                     pass
-            self.view = OffView()
+                # Stop the view we drop (Rich's Live shows the cursor again on stop); a
+                # view swapped out still running would leave the terminal as it was.
+                if fn != failed.stop:
+                    try:
+                        failed.stop()
+                    except Exception:  # noqa: BLE001
+                        pass

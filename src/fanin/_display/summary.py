@@ -24,14 +24,15 @@ def ordered(views: list[TaskView]) -> list[TaskView]:
 
 
 def totals_line(views: list[TaskView], snap: Snapshot) -> str:
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {DONE: snap.folded}  # done tasks no longer listed one by one
     for v in views:
         counts[v.status] = counts.get(v.status, 0) + 1
     parts = [f"{counts[s]} {s}" for s in (DONE, FAILED, CANCELLED, UNFINISHED, RUNNING, QUEUED)
              if counts.get(s)]
     rate = snap.completed / snap.elapsed if snap.elapsed > 0 else None
     return (f"{fmt.count(snap.completed)} items in {snap.elapsed:.2f} s "
-            f"({fmt.rate(rate, ' items/s')}) · {len(views)} tasks: " + ", ".join(parts))
+            f"({fmt.rate(rate, ' items/s')}) · {len(views) + snap.folded} tasks: "
+            + ", ".join(parts))
 
 
 def rich_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS) -> Table:
@@ -53,8 +54,9 @@ def rich_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS
             Text(fmt.speed(v.rate, v.unit, v.scale)),
             Text(v.error or "", style="red"),
         )
-    if len(rows) > max_rows:
-        table.add_row(Text(f"… {len(rows) - max_rows:,} more tasks", style="dim"), "", "", "", "", "")
+    more = len(rows) + snap.folded - max_rows
+    if more > 0:
+        table.add_row(Text(f"… {more:,} more tasks", style="dim"), "", "", "", "", "")
     return table
 
 
@@ -67,8 +69,9 @@ def plain_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROW
         if v.error:
             line += f" {v.error}"
         lines.append(line)
-    if len(rows) > max_rows:
-        lines.append(f"  ... {len(rows) - max_rows:,} more tasks")
+    more = len(rows) + snap.folded - max_rows
+    if more > 0:
+        lines.append(f"  ... {more:,} more tasks")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._ingest.state import ProgressState
 from .._text import sanitize
-from .._wire import QUEUED, RUNNING, Barrier, LogRecord, Report, Verdict
+from .._wire import QUEUED, RUNNING, Barrier, LogBatch, LogRecord, Report, Verdict
 from .._worker.logs import sanitize_log
 
 MAX_BATCH = 4096  # messages applied per lock hold
@@ -121,6 +121,12 @@ class Collector:
                                 self._emit("status", self.state.tasks[task])
                     elif type(item) is LogRecord:
                         self._add_log(item)
+                    elif type(item) is LogBatch:
+                        for record in item.records:
+                            if type(record) is LogRecord:
+                                self._add_log(record)
+                            else:
+                                self.state.note_malformed()
                     elif type(item) is Barrier:
                         event = self._barriers.pop(item.token, None)
                         if event is not None:

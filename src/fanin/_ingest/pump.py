@@ -20,6 +20,8 @@ from the selector only (epoll), so file descriptors above 1024 work.
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 import os
 import pickle
 import selectors
@@ -27,46 +29,93 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 READ_BUDGET = 4 << 20  # bytes read from one queue per turn before serving the others
-READ_SIZE = 1 << 20  # bytes per os.read
-MALFORMED = "fanin: a message could not be unpickled"  # forwarded so the collector counts it
+READ_SIZE = 1 << 20  # bytes per os.read; a longer frame is read straight into its own buffer
+SKIP_SIZE = 64 << 10  # scratch buffer for discarding a frame too big to hold
+
+
+class Undecodable(NamedTuple):
+    """Handed to a queue's handler in place of a frame that could not be read or unpickled
+    in this process (``size`` bytes; ``error`` says why, e.g. ``MemoryError``).
+
+    The collector counts it as malformed; the pool fails the job whose result it was
+    (see ``ResultFollows`` in ``_wire``), so a lost result never leaves a future hanging.
+    """
+
+    size: int
+    error: BaseException
 
 
 class _Stream:
-    """The pump's end of one queue's pipe: non-blocking reads, our own framing."""
+    """The pump's end of one queue's pipe: non-blocking reads, our own framing.
 
-    __slots__ = ("buf", "fd")
+    Small frames accumulate in ``buf``. A frame longer than ``READ_SIZE`` gets a buffer of
+    its exact size, read into in place (no per-chunk copies); if that buffer cannot be
+    allocated, the frame's bytes are read and discarded and an ``Undecodable`` takes its
+    place, so the queue (and its worker) goes on.
+    """
+
+    __slots__ = ("buf", "fd", "large", "filled", "skip", "scratch")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.buf = bytearray()
+        self.large: bytearray | None = None  # the long frame being read, if any
+        self.filled = 0  # bytes of ``large`` read so far
+        self.skip = 0  # bytes still to discard of a frame we could not hold
+        self.scratch: bytearray | None = None
         os.set_blocking(fd, False)
 
-    def read(self, budget: int | None) -> tuple[list[bytes], bool]:
-        """Complete messages now readable, and whether the writer is gone (EOF)."""
+    def read(self, budget: int | None) -> tuple[list[object], bool]:
+        """Complete frames (or ``Undecodable``) now readable, and whether the writer is gone."""
+        out: list[object] = []
         eof = False
         got = 0
         while budget is None or got < budget:
             try:
-                chunk = os.read(self.fd, READ_SIZE)
+                n, asked = self._read_once(out)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 eof = True
                 break
-            if not chunk:
+            if not n:
                 eof = True
                 break
-            self.buf += chunk
-            got += len(chunk)
-            if len(chunk) < READ_SIZE and budget is not None:
+            got += n
+            if n < asked and budget is not None:
                 break  # drained for now; the selector says when there is more
-        return self._frames(), eof
+        return out, eof
 
-    def _frames(self) -> list[bytes]:
-        buf, pos, out = self.buf, 0, []
+    def _read_once(self, out: list[object]) -> tuple[int, int]:
+        if self.large is not None:
+            with memoryview(self.large) as view:
+                n = os.readv(self.fd, [view[self.filled:]])
+            asked = len(self.large) - self.filled
+            self.filled += n
+            if self.filled == len(self.large):
+                out.append(self.large)
+                self.large = None
+            return n, asked
+        if self.skip:
+            if self.scratch is None:
+                self.scratch = bytearray(SKIP_SIZE)
+            asked = min(self.skip, SKIP_SIZE)
+            with memoryview(self.scratch) as view:
+                n = os.readv(self.fd, [view[:asked]])
+            self.skip -= n
+            if not self.skip:
+                self.scratch = None
+            return n, asked
+        chunk = os.read(self.fd, READ_SIZE)
+        self.buf += chunk
+        self._frames(out)
+        return len(chunk), READ_SIZE
+
+    def _frames(self, out: list[object]) -> None:
+        buf, pos = self.buf, 0
         end = len(buf)
         while end - pos >= 4:
             size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
@@ -76,13 +125,32 @@ class _Stream:
                     break
                 size = int.from_bytes(buf[pos + 4:pos + 12], "big")
                 head = 12
-            if size < 0 or end - pos - head < size:
+            if size < 0:
                 break
-            out.append(bytes(buf[pos + head:pos + head + size]))
-            pos += head + size
+            have = end - pos - head
+            if have >= size:
+                with memoryview(buf) as view:
+                    out.append(bytes(view[pos + head:pos + head + size]))
+                pos += head + size
+                continue
+            if size > READ_SIZE:  # the rest of buf is the start of this long frame
+                self._start_large(size, buf, pos + head, out)
+                pos = end
+            break
         if pos:
             del buf[:pos]
-        return out
+
+    def _start_large(self, size: int, buf: bytearray, start: int, out: list[object]) -> None:
+        have = len(buf) - start
+        try:
+            large = bytearray(size)
+        except MemoryError as exc:
+            # Too big for this process: skip its bytes, tell the handler what was lost.
+            out.append(Undecodable(size, exc.with_traceback(None)))
+            self.skip = size - have
+            return
+        large[:have] = buf[start:]
+        self.large, self.filled = large, have
 
 
 class Pump:
@@ -90,6 +158,8 @@ class Pump:
         self._queues: dict[Any, tuple[_Stream, Callable[[object], None], Callable[[], None] | None]] = {}
         self._sentinels: dict[int, Callable[[], None]] = {}
         self._calls: deque[Callable[[], None]] = deque()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []  # pump thread only
+        self._timer_ids = itertools.count()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
@@ -187,6 +257,11 @@ class Pump:
         self._queues[q._reader] = (stream, handler, on_eof)
         self._register(q._reader)
 
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the pump thread after ``delay`` seconds (e.g. retrying a failed
+        worker start); the loop's wait ends at the nearest such deadline."""
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_ids), fn))
+
     def unwatch(self, q: Any) -> None:
         self._forget(q._reader)
 
@@ -232,7 +307,7 @@ class Pump:
                 self._run_calls()
                 break
             try:
-                ready = [key.data for key, _ in self._sel.select()]
+                ready = [key.data for key, _ in self._sel.select(self._next_timeout())]
             except (OSError, ValueError):
                 ready = []
                 self._drop_closed()
@@ -256,6 +331,16 @@ class Pump:
     def _run_calls(self) -> None:
         while self._calls:
             self._safe(self._calls.popleft())
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            self._safe(heapq.heappop(self._timers)[2])
+
+    def _next_timeout(self) -> float | None:
+        if self._calls:
+            return 0.0
+        if not self._timers:
+            return None
+        return max(0.0, self._timers[0][0] - time.monotonic())
 
     def _read(self, reader: Any, entry: tuple[_Stream, Any, Any], limit: int | None) -> None:
         # The pump is each queue's only reader, so it reads the queue's pipe directly (as
@@ -264,15 +349,23 @@ class Pump:
         stream, handler, on_eof = entry
         try:
             frames, eof = stream.read(limit)
-        except MemoryError:
-            frames, eof = [], True  # a message too big for this process: drop the queue
-        for data in frames:
-            try:
-                msg = pickle.loads(data)
-            except BaseException:  # noqa: BLE001 - hostile bytes (even SystemExit) stop nothing
+        except BaseException:  # noqa: BLE001 - not even a small buffer left (MemoryError),
+            self.errors += 1  # or a bug here: give up on this queue, never on the pump
+            frames, eof = [], True
+        for i, data in enumerate(frames):
+            frames[i] = None  # a long frame's buffer goes as soon as it is unpickled
+            if type(data) is Undecodable:
                 self.errors += 1
-                msg = MALFORMED
+                msg: object = data
+            else:
+                try:
+                    msg = pickle.loads(data)  # type: ignore[arg-type]
+                except BaseException as exc:  # noqa: BLE001 - hostile bytes (even SystemExit) stop nothing
+                    self.errors += 1
+                    msg = Undecodable(len(data), exc.with_traceback(None))  # type: ignore[arg-type]
+            del data
             self._safe(functools.partial(handler, msg))
+            del msg
         if eof:
             # Writer gone (closed, or killed mid-message: a partial frame is dropped).
             self._forget(reader)

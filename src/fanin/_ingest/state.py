@@ -7,6 +7,11 @@ rate and ETA are tested with a manual clock.
 Per-frame cost is O(active tasks shown), never O(all tasks): finished tasks leave the
 ``active`` dict and only update running totals.
 
+Memory per finished task is bounded too: a task that ends drops its rate samples, and done
+tasks beyond the newest ``KEEP_DONE`` fold into the counts (``folded``): a run of a million
+sub-tasks keeps a thousand rows, not a million. Failed, cancelled and unfinished tasks are
+always kept, for the summary and ``hub.failed``.
+
 Parts: a task registered with a ``parent`` (a chunk of a ``map`` over many items) is not a
 row, a status count or a summary line of its own; its progress adds to its parent's, which
 is the one bar the user sees. The parent ends when the front end settles it.
@@ -27,6 +32,8 @@ Clock = Callable[[], float]
 
 MAX_ERROR = 500  # characters of a task's error text kept for display
 MAX_KEPT = 8  # finished rows kept on screen (``leave``: a track loop's bar, like rich's)
+KEEP_DONE = 1_000  # done tasks listed by hub.tasks(); older ones fold into the counts
+SAMPLES = 64  # rate samples kept per running task
 
 
 @dataclass(slots=True)
@@ -45,16 +52,26 @@ class TaskState:
     pid: int | None = None
     last_change: float = 0.0
     raw_description: str = ""
-    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
+    samples: deque[tuple[float, float]] | None = None  # made at the first change, dropped at the end
     parent: TaskState | None = None  # a part (e.g. a chunk of a map) adds to its parent
     under: TaskState | None = None  # a sub-task: its own row, drawn indented under this one
     depth: int = 0  # nesting level of ``under``
-    kids: list[TaskState] = field(default_factory=list)  # sub-tasks (``under`` is self)
+    kids: dict[str, TaskState] = field(default_factory=dict)  # sub-tasks (``under`` is self)
     counted: bool = True  # adds to the overall count and total (False: part of under's total)
     leave: bool = False  # stays on screen after it ends (top level only)
     note: str = ""
     unit: str = ""
     scale: int = 0
+
+
+@dataclass(slots=True)
+class _FoldedKids:
+    """What a task's folded sub-tasks still add to the overall numbers."""
+
+    counted: bool
+    completed: float = 0.0
+    known: float = 0.0  # sum of their known totals
+    unknown: int = 0  # how many had no total
 
 
 class TaskView(NamedTuple):
@@ -92,9 +109,20 @@ class Snapshot(NamedTuple):
     malformed: int  # messages the collector could not use
     health: dict[int, object] | None = None  # pid -> WorkerHealth, refreshed ~1/s
     system_cpu: float | None = None  # percent, all cores
+    folded: int = 0  # done tasks no longer listed one by one (see KEEP_DONE)
 
 
-def _rate(samples: deque[tuple[float, float]], now: float, window: float) -> float | None:
+def _sample(ts: TaskState, now: float) -> None:
+    samples = ts.samples
+    if samples is None:
+        samples = ts.samples = deque(maxlen=SAMPLES)
+    samples.append((now, ts.completed))
+
+
+def _rate(samples: deque[tuple[float, float]] | None, now: float,
+          window: float) -> float | None:
+    if samples is None:
+        return None
     while len(samples) > 2 and now - samples[1][0] > window:
         samples.popleft()
     if len(samples) < 2:
@@ -119,6 +147,12 @@ class ProgressState:
         self.counts: dict[str, int] = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0, CANCELLED: 0,
                                        UNFINISHED: 0}
         self.kept: dict[str, TaskState] = {}
+        self.folded = 0  # done tasks folded into the counts (no longer in ``tasks``)
+        self._done: deque[TaskState] = deque()  # done tasks, oldest first: the next to fold
+        self._deleted = 0  # folded since ``tasks`` was last rebuilt
+        # Per parent: (completed, known total, unknown totals) of its folded sub-tasks, so a
+        # parent's total changing later still moves their share of the overall numbers.
+        self._folded_kids: dict[str, _FoldedKids] = {}
         self.completed = 0.0
         self._known_total = 0.0
         self._unknown_totals = 0
@@ -150,7 +184,7 @@ class ProgressState:
         up = self.tasks.get(under) if under is not None else None
         if up is not None:
             ts.under, ts.depth, ts.counted = up, up.depth + 1, up.total is None
-            up.kids.append(ts)
+            up.kids[task_id] = ts
         self.tasks[task_id] = ts
         self.counts[QUEUED] += 1
         if ts.counted:
@@ -188,8 +222,9 @@ class ProgressState:
             if ts.counted:
                 self._add_total(ts.total, +1)
             if (old is None) != (ts.total is None):
-                for kid in ts.kids:  # a known total covers the sub-tasks (issue 11, item 9)
+                for kid in list(ts.kids.values()):  # a known total covers the sub-tasks
                     self._set_counted(kid, ts.total is None)
+                self._recount_folded(ts, ts.total is None)
         if report.completed != ts.completed:
             if ts.counted:
                 self.completed += report.completed - ts.completed
@@ -198,7 +233,7 @@ class ProgressState:
             ts.last_change = now
         ts.note = sanitize(report.note, 200) if report.note else ""
         ts.unit, ts.scale = report.unit, report.scale
-        ts.samples.append((now, ts.completed))
+        _sample(ts, now)
         ts.pid = report.pid
         if ts.status == QUEUED and report.status != QUEUED:
             ts.started = now
@@ -248,7 +283,7 @@ class ProgressState:
         if parent.counted:
             self.completed += delta
         parent.last_change = now
-        parent.samples.append((now, parent.completed))
+        _sample(parent, now)
         self._overall.append((now, self.completed))
 
     def apply_many(self, reports: Iterable[Report]) -> int:
@@ -316,7 +351,7 @@ class ProgressState:
         ts.attempt = attempt
         ts.error = None
         ts.ended = None
-        ts.samples.clear()
+        ts.samples = None
 
     def _set_status(self, ts: TaskState, status: str, now: float) -> None:
         if status == ts.status:
@@ -332,10 +367,54 @@ class ProgressState:
             ts.ended = now
             if ts.started is None:
                 ts.started = now
+            ts.samples = None  # a finished task's rate is completed / elapsed
             if ts.leave and ts.depth == 0 and ts.started is not None:
                 self.kept[ts.id] = ts
                 while len(self.kept) > MAX_KEPT:
                     del self.kept[next(iter(self.kept))]
+            if status == DONE and ts.parent is None:
+                self._done.append(ts)
+                while len(self._done) > KEEP_DONE:
+                    self._fold(self._done.popleft())
+
+    def _fold(self, ts: TaskState) -> None:
+        """Forget a done task but for its share of the counts. Skipped: a task restarted
+        since, one still on screen, one with sub-tasks of its own still listed."""
+        if (ts.status != DONE or ts.kids or ts.id in self.kept
+                or self.tasks.get(ts.id) is not ts):
+            return
+        del self.tasks[ts.id]
+        self.folded += 1
+        self._deleted += 1
+        if self._deleted >= max(1024, len(self.tasks)):
+            # A dict never shrinks its table on deletion: a map registers all its items up
+            # front, so after folding most of them the table is rebuilt (amortised O(1)).
+            self.tasks = dict(self.tasks)
+            self._deleted = 0
+        up = ts.under
+        if up is not None:
+            up.kids.pop(ts.id, None)
+            agg = self._folded_kids.get(up.id)
+            if agg is None:
+                agg = self._folded_kids[up.id] = _FoldedKids(counted=ts.counted)
+            agg.completed += ts.completed
+            if ts.total is None:
+                agg.unknown += 1
+            else:
+                agg.known += ts.total
+            ts.under = None
+
+    def _recount_folded(self, up: TaskState, counted: bool) -> None:
+        """``_set_counted`` for the folded sub-tasks of ``up`` (all of a task's sub-tasks
+        share one flag, so their sums are enough)."""
+        agg = self._folded_kids.get(up.id)
+        if agg is None or agg.counted == counted:
+            return
+        sign = 1 if counted else -1
+        self.completed += sign * agg.completed
+        self._add_total(None, sign * agg.unknown)
+        self._known_total += sign * agg.known
+        agg.counted = counted
 
     def _add_total(self, total: float | None, sign: int) -> None:
         if total is None:
@@ -405,9 +484,10 @@ class ProgressState:
         return Snapshot(self.version, now, tuple(rows), max(0, running - len(rows)),
                         dict(self.counts), self.completed, total, rate, eta,
                         max(0.0, end - self.started), self.malformed, dict(self.health),
-                        self.system_cpu)
+                        self.system_cpu, self.folded)
 
     def all_views(self) -> list[TaskView]:
-        """Every task (for the summary and events file); O(tasks), not for frames."""
+        """Every task still listed (all but the ``folded`` done ones), in creation order;
+        O(tasks), not for frames."""
         now = self.clock()
         return [self.view(ts, now) for ts in self.tasks.values()]

@@ -18,6 +18,7 @@ def build_backend(options: HubOptions, pipeline: Pipeline) -> Backend:
         options.workers, pipeline.inbox.put, options.flush_interval, options.mp_context,
         options.address, log_level=pipeline.worker_log_level(),
         capture_print=options.capture_print and capture is not None,
+        redirect_stderr=capture is not None and capture.replaced("stderr"),
         extra=options.worker_options))
 
 

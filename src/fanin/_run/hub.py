@@ -255,7 +255,11 @@ class Hub(Calls):
         return self._pipeline.snapshot(max_rows)
 
     def tasks(self) -> list[TaskView]:
-        """Every task's current view (status, counts, rate, error), in creation order."""
+        """Every task's current view (status, counts, rate, error), in creation order.
+
+        Done tasks beyond the newest 1,000 are folded into the counts (``snapshot().counts``
+        and ``.folded``) to keep memory flat over long runs; failed, cancelled, unfinished
+        and running tasks are always listed."""
         return self._pipeline.tasks()
 
     @property

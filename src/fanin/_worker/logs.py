@@ -13,14 +13,17 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from typing import Any, TextIO
 
 from .._text import sanitize
-from .._wire import LogRecord
+from .._wire import LogBatch, LogRecord
 from .channel import Channel
 from .current import running
+from .flusher import FLUSHER
 
 MAX_LOG_TEXT = 10_000  # characters per shipped log line
+LOG_LINES_PER_SECOND = 200  # log lines a worker process ships per second; the rest are counted
 
 
 
@@ -37,6 +40,68 @@ def _worker_name() -> str:
     if name == "MainThread":
         return "main" if multiprocessing.parent_process() is None else f"pid {os.getpid()}"
     return name
+
+
+class LogBatcher:
+    """A worker process's log channel: records gather here and travel as one ``LogBatch``
+    per flush interval (shipped by the flusher thread, and before each job's result).
+
+    One queue message per record put every line of a chatty job ahead of its result on the
+    report queue's FIFO, and cost the pump and the collector a message each: a job logging
+    every item delayed its own result by seconds and the frames with it. At most
+    ``LOG_LINES_PER_SECOND`` lines a second leave the process; beyond that lines are only
+    counted, and the count is shipped as a line of its own.
+    """
+
+    def __init__(self, channel: Channel, interval: float,
+                 per_second: int = LOG_LINES_PER_SECOND) -> None:
+        self._channel = channel
+        self._interval = interval
+        self._per_second = per_second
+        self._lock = threading.Lock()
+        self._records: list[LogRecord] = []
+        self._window = 0.0  # start of the current one-second window
+        self._in_window = 0  # lines accepted in it
+        self._dropped = 0  # lines not shipped since the last note about it
+        self._registered = False
+
+    def put(self, record: object) -> None:
+        if not isinstance(record, LogRecord):
+            self._channel.put(record)
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._window >= 1.0:
+                self._window, self._in_window = now, 0
+            if self._in_window >= self._per_second:
+                self._dropped += 1
+            else:
+                self._in_window += 1
+                self._records.append(record)
+            if self._registered:
+                return
+            self._registered = True
+        FLUSHER.register(self, self._interval)
+
+    def _flush_locked(self) -> bool:
+        """Ship what gathered (the flusher holds its lock; so does ``flush``); say if any."""
+        with self._lock:
+            records, self._records = self._records, []
+            dropped, self._dropped = self._dropped, 0
+            if not records and not dropped:
+                self._registered = False
+                FLUSHER.unregister(self)
+                return False
+        if dropped:
+            records.append(LogRecord(None, os.getpid(), _worker_name(), "WARNING",
+                                     f"fanin: {dropped:,} log lines dropped (more than "
+                                     f"{self._per_second:,} a second from this process)"))
+        self._channel.put(LogBatch(tuple(records)))
+        return True
+
+    def flush(self) -> None:
+        with FLUSHER.lock:
+            self._flush_locked()
 
 
 class ChannelLogHandler(logging.Handler):
@@ -62,6 +127,32 @@ class ChannelLogHandler(logging.Handler):
             self.handleError(record)
 
 
+class _Pending:
+    """One thread's unfinished line: its pieces, their length, what was cut off."""
+
+    __slots__ = ("dropped", "parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def add(self, s: str) -> None:
+        if self.size < MAX_LOG_TEXT:
+            self.parts.append(s)
+            self.size += len(s)
+        else:
+            self.dropped += len(s)
+
+    def take(self) -> str:
+        line = "".join(self.parts)
+        if self.dropped or len(line) > MAX_LOG_TEXT:
+            keep = MAX_LOG_TEXT - 50  # room for the note within MAX_LOG_TEXT
+            line = f"{line[:keep]} … ({self.dropped + len(line) - keep:,} characters dropped)"
+        self.parts, self.size, self.dropped = [], 0, 0
+        return line
+
+
 class PrintCapture:
     """Replaces ``sys.stdout`` so ``print()`` becomes log lines (``capture_print=True``).
 
@@ -75,18 +166,27 @@ class PrintCapture:
         self._buffers = threading.local()
 
     def write(self, s: str) -> int:
-        buf = getattr(self._buffers, "text", "") + s
-        *lines, rest = buf.split("\n")
-        self._buffers.text = rest
+        # The pending line is a list of pieces, joined only when a newline ends it: output
+        # without newlines (print(".", end="")) stays linear. Beyond MAX_LOG_TEXT
+        # characters a line is only counted, so memory stays bounded too.
+        pending = getattr(self._buffers, "pending", None)
+        if pending is None:
+            pending = self._buffers.pending = _Pending()
+        if "\n" not in s:
+            pending.add(s)
+            return len(s)
+        first, *lines, rest = s.split("\n")
+        pending.add(first)
+        self._post(pending.take())
         for line in lines:
             self._post(line)
+        pending.add(rest)
         return len(s)
 
     def flush(self) -> None:
-        rest = getattr(self._buffers, "text", "")
-        if rest:
-            self._buffers.text = ""
-            self._post(rest)
+        pending = getattr(self._buffers, "pending", None)
+        if pending is not None and pending.size:
+            self._post(pending.take())
 
     def _post(self, line: str) -> None:
         try:
@@ -177,6 +277,10 @@ class Capture:
                 self._saved[name] = original
                 self._ours[name] = stand_in
                 setattr(sys, name, stand_in)
+
+    def replaced(self, name: str) -> bool:
+        """Whether ``sys.<name>`` is ours now (a terminal we draw on)."""
+        return name in self._ours
 
     def uninstall(self) -> None:
         root = logging.getLogger()

@@ -30,6 +30,7 @@ T = TypeVar("T")
 MAX_DESCRIPTION = 1000  # characters shipped per description; the renderer shortens further
 MAX_NOTE = 200  # characters of status text
 MAX_UNIT = 16
+PRUNE_KIDS = 64  # sub-tasks a reporter holds before it drops the finished ones
 
 
 def _check_total(total: object) -> float | None:
@@ -93,6 +94,7 @@ class Reporter:
         "_attempt",
         "_managed",
         "_kids",
+        "_prune_at",
         "_cancel_reason",
         "_note",
         "_unit",
@@ -126,6 +128,7 @@ class Reporter:
         self._attempt = attempt
         self._managed = False  # True when a pool owns the lifecycle (finishes it on return)
         self._kids: list[Reporter] = []  # sub-tasks, closed with this task if still open
+        self._prune_at = PRUNE_KIDS  # len(_kids) at which finished ones are dropped
         self._cancel_reason: str | None = None  # set by _interrupt; re-applied by the flusher
         self._note = ""  # free status text (set_status)
         self._unit, self._scale = check_unit(unit, scale)
@@ -146,6 +149,7 @@ class Reporter:
         ) = state  # type: ignore[assignment]
         self._sent = None
         self._kids = []
+        self._prune_at = PRUNE_KIDS
         self._cancel_reason = None
         adopt = getattr(self._channel, "adopt", None)
         if adopt is not None:
@@ -285,6 +289,11 @@ class Reporter:
             scale=(self._scale if unit is None else None) if scale is None else scale,
         )
         self._kids.append(child)
+        if len(self._kids) >= self._prune_at:
+            # Finished sub-tasks need no closing: a task that starts a million of them in
+            # turn keeps the open ones only (amortised O(1): the bound doubles with them).
+            self._kids = [k for k in self._kids if k._status not in FINAL_STATUSES]
+            self._prune_at = max(PRUNE_KIDS, 2 * len(self._kids))
         return child.start()
 
     def finish(self) -> None:
