@@ -33,6 +33,10 @@ class JobSpec:
     total: float | None = None
     group: int = 0
     fail_fast: bool = False  # its failure cancels the group's queued jobs at once
+    # The caller will wait for it (map, imap): submitted from inside one of the backend's
+    # own jobs with no worker free, the job may run in place instead of deadlocking. An
+    # executor's submit is not one: like the stdlib's, it queues.
+    awaited: bool = True
 
 
 FAIL_FAST = "cancelled after another task failed (fail-fast)"

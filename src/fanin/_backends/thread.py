@@ -9,7 +9,8 @@ pickling). Threads cannot be killed: interrupting a running task makes its repor
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures.thread import ThreadPoolExecutor
 from typing import Any
 
 from .._ingest.pump import Pump
@@ -34,6 +35,8 @@ class ThreadBackend:
         self._config = config
         extra = config.extra
         # The stdlib pool underneath: its initializer semantics (BrokenThreadPool) come free.
+        # From the submodule: the stdlib's class even where a program set the package's
+        # concurrent.futures.ThreadPoolExecutor to fanin's (which runs on this backend).
         self._executor = ThreadPoolExecutor(
             max_workers=config.workers,
             thread_name_prefix=extra.get("thread_name_prefix") or "fanin-worker",
@@ -54,7 +57,8 @@ class ThreadBackend:
     def submit(self, job: JobSpec) -> Future[Any]:
         reporter = Reporter(self._channel, job.task_id, job.description, job.total,
                             flush_interval=self._config.flush_interval)
-        if getattr(self._inside, "depth", 0) and self._full():
+        nested = getattr(self._inside, "depth", 0) > 0
+        if job.awaited and nested and self._full():
             return self._run_here(job, reporter)
         with self._lock:
             fut = self._executor.submit(self._run, job, reporter)

@@ -73,7 +73,7 @@ class _HubExecutor(Executor):
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
         self._hub.start()  # idempotent; the first submit starts pool and display
         if self._group is None:
-            self._group = self._hub._group()
+            self._group = self._hub._group(awaited=False)  # the stdlib's queueing, even nested
         return self._group
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
@@ -186,15 +186,19 @@ def _results(futures: list[Future[Any]], end: float | None) -> Iterator[Any]:
     """The stdlib's ``result_iterator`` over chunks: values in order, an item's exception
     raised at its place, remaining futures cancelled when the caller stops."""
     todo = list(reversed(futures))
+    del futures
     try:
         while todo:
             fut = todo[-1]
             values = fut.result() if end is None else fut.result(end - time.monotonic())
             todo.pop()
-            for value in values:
-                if type(value) is Raised:
-                    raise value.error
-                yield value
+            # Popped as they go, no local naming the last: once the caller drops a result,
+            # nothing here keeps it alive (CPython's test_free_reference, bpo-14406).
+            values.reverse()
+            while values:
+                if type(values[-1]) is Raised:
+                    raise values.pop().error
+                yield values.pop()
     finally:
         for fut in todo:
             fut.cancel()

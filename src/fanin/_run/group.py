@@ -21,11 +21,12 @@ _IDS = itertools.count(1)
 
 class CallGroup:
     def __init__(self, pipeline: Pipeline, backend: Callable[[], Backend],
-                 fail_fast: bool = False) -> None:
+                 fail_fast: bool = False, awaited: bool = True) -> None:
         self._pipeline = pipeline
         self._backend = backend
         self.id = next(_IDS)
         self.fail_fast = fail_fast  # the policy's choice: a failure stops the group at once
+        self.awaited = awaited  # see JobSpec.awaited
 
     def submit(self, fn: Callable[[Any, Reporter], Any], items: list[Any], descs: list[str],
                totals: list[float | None], parent: str | None = None,
@@ -37,7 +38,8 @@ class CallGroup:
         backend = self._backend()
         if self._pipeline.options.tqdm:
             fn = WithTqdm(fn)  # tqdm bars inside the job become its sub-tasks
-        return ids, [backend.submit(JobSpec(fn, item, task_id, d, t, self.id, self.fail_fast))
+        return ids, [backend.submit(JobSpec(fn, item, task_id, d, t, self.id, self.fail_fast,
+                                            self.awaited))
                      for item, task_id, d, t in zip(items, ids, descs, totals)]
 
     def cancel(self, reason: str) -> None:

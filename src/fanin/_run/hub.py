@@ -289,8 +289,8 @@ class Hub(Calls):
                              b.workers if b else 0, b.deaths if b else 0, b.queued if b else 0)
 
     # -- internals ------------------------------------------------------------------------
-    def _group(self, fail_fast: bool = False) -> CallGroup:
-        return CallGroup(self._pipeline, self._ensure_backend, fail_fast)
+    def _group(self, fail_fast: bool = False, awaited: bool = True) -> CallGroup:
+        return CallGroup(self._pipeline, self._ensure_backend, fail_fast, awaited)
 
     def _require_started(self) -> None:
         if self._state_name == "new":

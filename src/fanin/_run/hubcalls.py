@@ -36,7 +36,7 @@ class Calls:
     def _require_started(self) -> None:
         raise NotImplementedError
 
-    def _group(self, fail_fast: bool = False) -> CallGroup:
+    def _group(self, fail_fast: bool = False, awaited: bool = True) -> CallGroup:
         raise NotImplementedError
 
     def sync(self, timeout: float | None = 10.0) -> bool:
