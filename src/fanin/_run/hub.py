@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import IO, Any, Literal, NamedTuple, TypeVar, cast, overload
 
 from .._backends import Backend, BackendConfig, create_backend
+from .._backends.warmup import warm_up
 from .._ingest.state import Snapshot, TaskView
 from .._wire import FAILED
 from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
@@ -116,6 +117,7 @@ class Hub:
         self._state_name = "started"
         atexit.register(self.close)  # a hub left open still restores the terminal at exit
         try:
+            warm_up(self._options.backend, self._options.mp_context)
             self._pipeline.start(lambda: self.worker_pids)
         except BaseException:  # even Ctrl-C half-way: stop what did start
             self.close(kill=True)
