@@ -3,20 +3,27 @@
 Runs in: the render thread only (created, drawn and stopped there). Worker text reaches
 it already sanitised and is always wrapped in ``rich.text.Text``, never parsed as markup,
 so ``[bold]`` or ``[/]`` in a description shows literally.
+
+Rich is imported when the view starts, on the render thread, not when the view is chosen
+(issue 13): its import is ~27 ms of CPU, and done in ``Hub.start`` it delayed the first
+job by as much; on the render thread it overlaps the pool's start. The console is made on
+first use (``start``, or ``hub.console`` reading its width), under a lock.
 """
 
 from __future__ import annotations
 
 import os
-from typing import IO, Any
-
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.text import Text
+import threading
+from typing import IO, TYPE_CHECKING, Any
 
 from .._ingest.state import Snapshot, TaskView
 from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, UNFINISHED, LogRecord
 from . import format as fmt
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.live import Live
+    from rich.text import Text
 
 RESERVED_LINES = 6  # 2 header lines, hidden-tasks line, overall bar, a margin for the prompt
 
@@ -28,14 +35,28 @@ class RichView:
     def __init__(self, file: IO[str] | None = None, console: Console | None = None,
                  header: str | None = None, stall_after: float = 30.0, overall: bool = True,
                  transient: bool = False) -> None:
-        self.console = console or Console(file=file, highlight=False)
+        self._console = console
+        self._file = file
+        self._console_lock = threading.Lock()
         self.header = header
         self.stall_after = stall_after
         self.overall = overall  # False: no overall bar and no task-count line (fanin.track)
         self.transient = transient  # remove the bars when the display stops
         self._live: Live | None = None
 
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            with self._console_lock:
+                if self._console is None:
+                    from rich.console import Console
+
+                    self._console = Console(file=self._file, highlight=False)
+        return self._console
+
     def start(self) -> None:
+        from rich.live import Live
+
         self._live = Live(
             console=self.console,
             auto_refresh=False,  # our render thread is the only clock
@@ -54,6 +75,8 @@ class RichView:
         if live is None:
             return
         if logs:
+            from rich.console import Group
+
             # Above the bars, and so into the scrollback: worker logs, and the main
             # process's own prints and log records (redirected while we draw).
             live.console.print(Group(*(_log_text(r) for r in logs)), soft_wrap=True)
@@ -77,6 +100,8 @@ class RichView:
         (18 ms for 64 rows), most of it in column measurement; plain text lines cost a
         fraction of that, which is what keeps the main process cheap at 10 Hz.
         """
+        from rich.console import Group
+
         width = self.console.size.width
         desc_width = max(12, min(32, width // 5))
         health = snap.health or {}
@@ -121,6 +146,8 @@ class RichView:
 
     def _line(self, desc: str, c: list[Any], cols: list[int], desc_width: int, bar_width: int,
               completed: float, total: float | None, t: TaskView | None, now: float) -> Text:
+        from rich.text import Text
+
         line = Text(no_wrap=True, overflow="ellipsis")
         style = "bold" if t is None else ""
         if t is not None:
@@ -190,6 +217,8 @@ def _header(title: str | None, snap: Snapshot) -> Text | None:
         bits.append(f"main {me.cpu:.0f}% cpu, {me.rss / 2**20:,.0f} MB")  # type: ignore[attr-defined]
     if not title and not bits:
         return None
+    from rich.text import Text
+
     head = Text(no_wrap=True, overflow="ellipsis")
     if title:
         head.append(title, style="bold")
@@ -210,6 +239,8 @@ def _others_line(snap: Snapshot, counts: bool = True) -> Text | None:
     if not bits:
         return None
     style = "red" if c.get(FAILED) else "dim"
+    from rich.text import Text
+
     return Text(" · ".join(bits), style=style)
 
 
@@ -230,6 +261,8 @@ def _overall_cells(snap: Snapshot, desc_width: int) -> list[Any]:
 
 
 def _log_text(record: LogRecord) -> Text:
+    from rich.text import Text
+
     text = Text()
     level = record.level.upper()
     if level == "OUTPUT":  # the main process's own print()/stdout/stderr: as written
