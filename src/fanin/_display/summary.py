@@ -6,12 +6,14 @@ thread that draws). Pure functions from task views to a Rich table or plain text
 
 from __future__ import annotations
 
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from .._ingest.state import Snapshot, TaskView
 from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, UNFINISHED
 from . import format as fmt
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 MAX_ROWS = 30  # task rows listed; failures always come first
 _ORDER = {FAILED: 0, CANCELLED: 1, UNFINISHED: 2, RUNNING: 3, QUEUED: 4, DONE: 5}
@@ -34,28 +36,63 @@ def totals_line(views: list[TaskView], snap: Snapshot) -> str:
             f"({fmt.rate(rate, ' items/s')}) · {len(views)} tasks: " + ", ".join(parts))
 
 
-def rich_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS) -> Table:
-    table = Table(title="fanin summary", title_justify="left", caption=totals_line(views, snap),
-                  caption_justify="left", expand=False)
-    table.add_column("task", no_wrap=True, max_width=40, overflow="ellipsis")
-    table.add_column("status")
-    table.add_column("items", justify="right")
-    table.add_column("duration", justify="right")
-    table.add_column("rate", justify="right")
-    table.add_column("error", max_width=60, overflow="ellipsis")
+def rich_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS) -> Group:
+    """The summary as Rich text lines laid out here: a borderless grid of columns.
+
+    Why not ``rich.table.Table``: its import and first layout pass (column measurement
+    per cell) cost ~10 ms of the main process's CPU at the end of every run, measured in
+    a fresh process, where this costs well under 1 ms. Cells are measured in terminal
+    cells (wide characters count double), long task names and errors end in an ellipsis.
+    """
+    from rich.console import Group
+    from rich.text import Text
+
     rows = ordered(views)
-    for v in rows[:max_rows]:
-        table.add_row(
-            Text(v.description or v.id),
-            Text(v.status, style=_STYLE.get(v.status, "")),
-            Text(_items(v)),
-            Text(f"{v.elapsed:.2f} s"),
-            Text(fmt.speed(v.rate, v.unit, v.scale)),
-            Text(v.error or "", style="red"),
-        )
+    shown = rows[:max_rows]
+    cells = [[v.description or v.id, v.status, _items(v), f"{v.elapsed:.2f} s",
+              fmt.speed(v.rate, v.unit, v.scale), v.error or ""] for v in shown]
+    head = ["task", "status", "items", "duration", "rate", "error"]
+    errors = any(c[5] for c in cells)
+    ncols = 6 if errors else 5
+    limits = (40, 0, 0, 0, 0, 60)
+    widths = []
+    for i in range(ncols):
+        w = max([cell_len(head[i])] + [cell_len(c[i]) for c in cells])
+        widths.append(min(w, limits[i]) if limits[i] else w)
+    lines: list[Text] = [Text("fanin summary", style="italic")]
+
+    def line(values: list[str], styles: list[str]) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        for i in range(ncols):
+            cell = Text(values[i], style=styles[i])
+            if cell.cell_len > widths[i]:
+                cell.truncate(widths[i], overflow="ellipsis")
+            pad = " " * (widths[i] - cell.cell_len)
+            if i:
+                out.append("  ")
+            if i in (2, 3, 4):  # numbers: right-aligned
+                out.append(pad)
+                out.append_text(cell)
+            else:
+                out.append_text(cell)
+                if i != ncols - 1:
+                    out.append(pad)
+        out.rstrip()
+        return out
+
+    lines.append(line(head, ["bold"] * 6))
+    for v, c in zip(shown, cells):
+        lines.append(line(c, ["", _STYLE.get(v.status, ""), "", "", "", "red"]))
     if len(rows) > max_rows:
-        table.add_row(Text(f"… {len(rows) - max_rows:,} more tasks", style="dim"), "", "", "", "", "")
-    return table
+        lines.append(Text(f"… {len(rows) - max_rows:,} more tasks", style="dim"))
+    lines.append(Text(totals_line(views, snap), style="dim"))
+    return Group(*lines)
+
+
+def cell_len(text: str) -> int:
+    from rich.cells import cell_len as _cell_len
+
+    return _cell_len(text)
 
 
 def plain_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS) -> str:
