@@ -1,7 +1,8 @@
 """The end-of-run summary: per task status, items, duration, rate; totals; failures first.
 
 Runs in: the render thread, after the live display has stopped (so it is drawn by the one
-thread that draws). Pure functions from task views to a Rich table or plain text.
+thread that draws). Pure functions from task views to styled lines (drawn by the ANSI or
+the Rich view) or plain text.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from .._ingest.state import Snapshot, TaskView
 from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, UNFINISHED
 from . import format as fmt
+from .layout import Line, cell_len
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -36,63 +38,79 @@ def totals_line(views: list[TaskView], snap: Snapshot) -> str:
             f"({fmt.rate(rate, ' items/s')}) · {len(views)} tasks: " + ", ".join(parts))
 
 
-def rich_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS) -> Group:
-    """The summary as Rich text lines laid out here: a borderless grid of columns.
+def summary_lines(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS
+                  ) -> list[Line]:
+    """The summary as styled lines laid out here: a borderless grid of columns.
 
     Why not ``rich.table.Table``: its import and first layout pass (column measurement
     per cell) cost ~10 ms of the main process's CPU at the end of every run, measured in
     a fresh process, where this costs well under 1 ms. Cells are measured in terminal
-    cells (wide characters count double), long task names and errors end in an ellipsis.
+    cells (wide characters count double); long task names and errors end in an ellipsis.
     """
-    from rich.console import Group
-    from rich.text import Text
-
     rows = ordered(views)
     shown = rows[:max_rows]
     cells = [[v.description or v.id, v.status, _items(v), f"{v.elapsed:.2f} s",
               fmt.speed(v.rate, v.unit, v.scale), v.error or ""] for v in shown]
     head = ["task", "status", "items", "duration", "rate", "error"]
-    errors = any(c[5] for c in cells)
-    ncols = 6 if errors else 5
+    ncols = 6 if any(c[5] for c in cells) else 5
     limits = (40, 0, 0, 0, 0, 60)
     widths = []
     for i in range(ncols):
         w = max([cell_len(head[i])] + [cell_len(c[i]) for c in cells])
         widths.append(min(w, limits[i]) if limits[i] else w)
-    lines: list[Text] = [Text("fanin summary", style="italic")]
 
-    def line(values: list[str], styles: list[str]) -> Text:
-        out = Text(no_wrap=True, overflow="ellipsis")
+    def line(values: list[str], styles: list[str]) -> Line:
+        out: Line = []
         for i in range(ncols):
-            cell = Text(values[i], style=styles[i])
-            if cell.cell_len > widths[i]:
-                cell.truncate(widths[i], overflow="ellipsis")
-            pad = " " * (widths[i] - cell.cell_len)
+            value = values[i]
+            if cell_len(value) > widths[i]:
+                value = _crop(value, widths[i] - 1) + "…"
+            pad = " " * (widths[i] - cell_len(value))
             if i:
-                out.append("  ")
+                out.append(("  ", ""))
             if i in (2, 3, 4):  # numbers: right-aligned
-                out.append(pad)
-                out.append_text(cell)
+                out.append((pad, ""))
+                out.append((value, styles[i]))
             else:
-                out.append_text(cell)
+                out.append((value, styles[i]))
                 if i != ncols - 1:
-                    out.append(pad)
-        out.rstrip()
+                    out.append((pad, ""))
+        while out and not out[-1][0].strip():
+            out.pop()
         return out
 
-    lines.append(line(head, ["bold"] * 6))
+    lines: list[Line] = [[("fanin summary", "italic")], line(head, ["bold"] * 6)]
     for v, c in zip(shown, cells):
         lines.append(line(c, ["", _STYLE.get(v.status, ""), "", "", "", "red"]))
     if len(rows) > max_rows:
-        lines.append(Text(f"… {len(rows) - max_rows:,} more tasks", style="dim"))
-    lines.append(Text(totals_line(views, snap), style="dim"))
-    return Group(*lines)
+        lines.append([(f"… {len(rows) - max_rows:,} more tasks", "dim")])
+    lines.append([(totals_line(views, snap), "dim")])
+    return lines
 
 
-def cell_len(text: str) -> int:
-    from rich.cells import cell_len as _cell_len
+def rich_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS) -> Group:
+    """``summary_lines`` as Rich ``Text`` lines (the Rich view's summary)."""
+    from rich.console import Group
+    from rich.text import Text
 
-    return _cell_len(text)
+    texts = []
+    for line in summary_lines(views, snap, max_rows):
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for piece, style in line:
+            text.append(piece, style=style)
+        texts.append(text)
+    return Group(*texts)
+
+
+def _crop(text: str, cells: int) -> str:
+    out, used = [], 0
+    for ch in text:
+        n = cell_len(ch)
+        if used + n > cells:
+            break
+        out.append(ch)
+        used += n
+    return "".join(out)
 
 
 def plain_summary(views: list[TaskView], snap: Snapshot, max_rows: int = MAX_ROWS) -> str:

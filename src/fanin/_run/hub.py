@@ -217,7 +217,9 @@ class Hub:
         from rich.console import Console
 
         if self._state_name == "started" and self._pipeline.mode in ("rich", "custom"):
-            width = getattr(getattr(self._pipeline.view, "console", None), "width", 80)
+            view = self._pipeline.view
+            width = getattr(view, "width", None) or getattr(getattr(view, "console", None),
+                                                            "width", 80)
             return Console(file=cast(IO[str], _Above(self)), width=width, highlight=False, color_system=None,
                            force_terminal=False)
         return Console(highlight=False)
