@@ -160,6 +160,8 @@ class AnsiView:
         lines = layout.frame(snap, width, self.header, self.stall_after, self.overall)
         new = [encode(line, self.palette, width) for line in lines[:max(1, height - 1)]]
         old = self._drawn
+        if not logs and new == old and width == self._drawn_width:
+            return  # nothing visible changed: write nothing at all
         out: list[str] = []
         if old:
             out.append(f"\r\x1b[{len(old)}A")
