@@ -320,7 +320,8 @@ _TOOL_NAMES = {"fanin": "fanin Hub.map + advance()",
                "tqdm": "tqdm, bar per worker (position=, set_lock)",
                "atpbar": "atpbar", "mpire": "mpire map(progress_bar=True)",
                "bare": "bare stdlib pool"}
-_PEER_NAMES = {"fanin": "fanin Hub.map\n+ advance()", "tqdm": "tqdm, bar per\nworker",
+_PEER_NAMES = {"fanin": "fanin Hub.map\n+ advance()",
+               "fanin_fork": "fanin, same,\nstart_method=\"fork\"", "tqdm": "tqdm, bar per\nworker",
                "atpbar": "atpbar", "mpire": "mpire map(\nprogress_bar)"}
 
 
