@@ -178,6 +178,15 @@ def hub_options(**kw: Any) -> dict[str, Any]:
 
 
 def fanin_rich_view(sink: PtySink, header: str | None = None) -> Any:
+    """The view a hub draws with on this terminal by default: fanin's own terminal view on
+    POSIX (``AnsiView``), Rich's ``Live`` (on a fixed-size console) under
+    ``FANIN_LIVE=rich`` or where fanin would use Rich anyway."""
+    from fanin._display.choose import draws_itself
+
+    if draws_itself(sink.file):
+        from fanin._display.ansiview import AnsiView
+
+        return AnsiView(sink.file, header=header)
     from fanin._display.richview import RichView
 
     return RichView(console=rich_console(sink.file), header=header)
