@@ -320,7 +320,8 @@ _TOOL_NAMES = {"fanin": "fanin Hub.map + advance()",
                "tqdm": "tqdm, bar per worker (position=, set_lock)",
                "atpbar": "atpbar", "mpire": "mpire map(progress_bar=True)",
                "bare": "bare stdlib pool"}
-_PEER_NAMES = {"fanin": "fanin Hub.map\n+ advance()", "tqdm": "tqdm, bar per\nworker",
+_PEER_NAMES = {"fanin": "fanin Hub.map\n+ advance()",
+               "fanin_fork": "fanin, same,\nstart_method=\"fork\"", "tqdm": "tqdm, bar per\nworker",
                "atpbar": "atpbar", "mpire": "mpire map(\nprogress_bar)"}
 
 
@@ -411,7 +412,7 @@ def _print_lifecycle(lc: dict[str, Any] | None, table: Any, con: Any) -> None:
     p = lc["params"]
     backends = [b for b in ("process", "thread") if b in lc]
     t = table(f"lifecycle (issue 13): {p['jobs']} x {p['items_per_job']:,} items x "
-              f"{p['item_us']} µs on {p['workers']} workers, Rich on a pty, fresh process, "
+              f"{p['item_us']} µs on {p['workers']} workers, live bars on a pty, fresh process, "
               f"median of {p['reps']}: ms", "phase", *backends)
     for phase in lifecycle.PHASES:
         t.add_row(phase, *(_f(lc[b]["ms"][phase], ".1f") for b in backends))

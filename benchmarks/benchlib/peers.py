@@ -43,9 +43,10 @@ from typing import Any
 from .common import median, progress_note, run_fresh
 from .sizes import WORKERS
 
-TOOLS = ("fanin", "tqdm", "atpbar", "mpire")
+TOOLS = ("fanin", "fanin_fork", "tqdm", "atpbar", "mpire")
+PROCESS_ONLY = ("fanin_fork",)  # fanin with start_method="fork": the process cells only
 CPU_TOOLS = ("bare", "fanin", "tqdm")
-_MODULE = {"fanin": "fanin", "tqdm": "tqdm", "atpbar": "atpbar", "mpire": "mpire",
+_MODULE = {"fanin": "fanin", "fanin_fork": "fanin", "tqdm": "tqdm", "atpbar": "atpbar", "mpire": "mpire",
            "bare": "concurrent.futures"}
 
 
@@ -72,10 +73,13 @@ def _run_tool(tool: str, backend: str, work: list[Any], shape: str, iters: int,
     if tool == "bare":
         with _executor(backend, WORKERS) as ex:
             return list(ex.map(w.bare_sleep if sleep else w.bare_job, work))
-    if tool == "fanin":
+    if tool in ("fanin", "fanin_fork"):
         import fanin
 
-        with fanin.Hub(backend=backend, workers=WORKERS) as hub:
+        # fanin_fork: the same with the stdlib pool's start method, to show what fanin's
+        # default (forkserver: a new server process in a fresh interpreter) costs here.
+        kw = {"start_method": "fork"} if tool == "fanin_fork" else {}
+        with fanin.Hub(backend=backend, workers=WORKERS, **kw) as hub:
             results = hub.map(w.fanin_sleep if sleep else w.fanin_job, work)
         shown.append(sum(t.completed for t in hub.tasks()))  # after close: every update applied
         return results  # type: ignore[return-value]
@@ -106,6 +110,10 @@ def _run_tool(tool: str, backend: str, work: list[Any], shape: str, iters: int,
 def child(tool: str, backend: str, jobs: int, items: int, iters: int, shape: str = "items",
           sleep_s: float = 0.0) -> dict[str, Any]:
     """One measurement (in a fresh process): the tool's pattern, or the bare pool."""
+    # The stdlib executor every "off" run (and tqdm's and atpbar's "on" runs) uses is
+    # imported before the clock for every tool, so no side pays it and the other not.
+    import concurrent.futures  # noqa: F401
+
     import psutil
 
     from . import work as _work  # noqa: F401  (imported before the clock, like the tool)
@@ -151,6 +159,7 @@ def _fresh(sink: Any, tool: str, backend: str, **kw: Any) -> dict[str, Any]:
 def _pairs(sink: Any, sizes: Any, item_us: float, iters: int, backend: str,
            tools: list[str]) -> dict[str, Any]:
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"on": [], "off": []} for t in tools}
+    tools = [t for t in tools if backend == "process" or t not in PROCESS_ONLY]
     for rep in range(sizes.peers_pairs):
         for k, tool in enumerate(tools):
             order = ("off", "on") if (rep + k) % 2 == 0 else ("on", "off")

@@ -56,10 +56,24 @@ def choose_view(mode: ProgressMode, file: IO[str] | None, *, log_every: float = 
         return OffView()
     if mode == "plain":
         return PlainView(file, every=log_every, clock=clock, overall=overall)
+    if draws_itself(file):
+        from .ansiview import AnsiView
+
+        return AnsiView(file, header=title, stall_after=stall_after, overall=overall,
+                        transient=transient)
     from .richview import RichView
 
     return RichView(file=file, header=title, stall_after=stall_after, overall=overall,
                     transient=transient)
+
+
+def draws_itself(file: IO[str]) -> bool:
+    """Bars on a POSIX terminal are drawn by ``AnsiView`` (no Rich import, only changed
+    lines rewritten; issue 13). Rich's ``Live`` draws in notebooks, on Windows consoles, on
+    files that are not terminals, and whenever ``FANIN_LIVE=rich`` is set."""
+    if os.environ.get("FANIN_LIVE", "").strip().lower() == "rich" or os.name != "posix":
+        return False
+    return _isatty(file)
 
 
 def mode_of(view: View) -> str:
@@ -68,7 +82,7 @@ def mode_of(view: View) -> str:
         return "off"
     if isinstance(view, PlainView):
         return "plain"
-    return "rich" if type(view).__name__ == "RichView" else "custom"
+    return "rich" if type(view).__name__ in ("RichView", "AnsiView") else "custom"
 
 
 def is_drawing(view: View) -> bool:

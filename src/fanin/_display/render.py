@@ -63,6 +63,7 @@ class RenderThread:
         self.failed: BaseException | None = None
         self._summary: Any = None
         self._stop = threading.Event()
+        self._changed = threading.Event()  # set by the collector after each batch (poke)
         self._last_version = -1
         self._last_tick = -1
         self._thread = threading.Thread(target=self._run, name="fanin-render", daemon=True)
@@ -74,6 +75,10 @@ class RenderThread:
     def start(self) -> None:
         self._thread.start()
 
+    def poke(self) -> None:
+        """Something changed (the collector applied a batch): an idle loop wakes up."""
+        self._changed.set()
+
     def stop(self, timeout: float | None = 10.0, summary: Any = None) -> None:
         """Draw one final frame with everything applied so far, then stop the view.
 
@@ -82,6 +87,7 @@ class RenderThread:
         """
         self._summary = summary
         self._stop.set()
+        self._changed.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
@@ -92,7 +98,8 @@ class RenderThread:
             # (measured: 101-119 ms frame gaps at 10 Hz with relative waits).
             deadline = time.monotonic() + self.period
             while not self._stop.wait(max(0.0, deadline - time.monotonic())):
-                self._frame(final=False)
+                if not self._frame(final=False):
+                    self._idle()
                 deadline += self.period
                 now = time.monotonic()
                 if deadline <= now:
@@ -108,14 +115,31 @@ class RenderThread:
                 except Exception:  # noqa: BLE001 - a broken terminal must not fail the run
                     pass
 
-    def _frame(self, final: bool) -> None:
+    def _idle(self) -> None:
+        """Nothing to draw: sleep until the collector applies something, the display
+        stops, or (while tasks run) the elapsed column next ticks, instead of waking at the
+        refresh rate to find nothing again (issue 13: an idle render thread ~0 CPU)."""
+        self._changed.clear()
+        with self.lock:
+            running = self.state.counts.get("running", 0) > 0
+            version = self.state.version
+            elapsed = self.clock() - self.state.started
+        if version != self._last_version or self.logs:
+            return  # changed since the frame looked: draw at the next period
+        timeout = (1.0 - elapsed % 1.0) if running else None
+        if self.clock is not time.monotonic:
+            timeout = self.period  # a test's manual clock: keep polling at the refresh rate
+        self._changed.wait(timeout)
+
+    def _frame(self, final: bool) -> bool:
+        """Draw a frame if anything visible may have changed; whether it drew."""
         with self.lock:
             version = self.state.version
             tick = int(self.clock() - self.state.started)
             running = self.state.counts.get("running", 0) > 0
             if (not final and version == self._last_version and not self.logs
                     and (tick == self._last_tick or not running)):
-                return
+                return False
             self._last_version = version
             self._last_tick = tick
             snap = self.state.snapshot(max_rows=self.view.max_rows())
@@ -126,6 +150,7 @@ class RenderThread:
                 logs = [self.logs.popleft() for _ in range(MAX_LOG_LINES_PER_FRAME)]
         self._guard(lambda: self.view.draw(snap, logs, final))
         self.frames += 1
+        return True
 
     def _guard(self, fn: Any) -> None:
         try:

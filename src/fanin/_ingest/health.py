@@ -1,20 +1,25 @@
-"""Worker health with psutil: CPU% and RSS per worker process, system CPU.
+"""Worker health: CPU% and RSS per worker process, system CPU.
 
 Runs in: the main process, on the "fanin-health" thread, about once a second (never per
 frame, never on a worker's hot path). It samples only while tasks are running, so an idle
 hub's health thread just sleeps.
+
+Lazy on purpose (issue 13): the first sample is taken one interval after the start, so a
+run shorter than that never samples at all, and the readings come from ``procstat``
+(``/proc`` on Linux; psutil, imported on the health thread at the first sample, elsewhere).
+Each sample is one read per worker and one of the system counters.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-import psutil
-
 from .._ingest.state import ProgressState
+from .procstat import NoSuchProcess, ProcProbe, PsutilProbe, has_proc, probe
 
 HEALTH_INTERVAL = 1.0  # seconds between samples
 
@@ -38,7 +43,9 @@ class HealthSampler:
         self.lock = lock
         self.interval = interval
         self.samples = 0
-        self._procs: dict[int, psutil.Process] = {}
+        self._probe: ProcProbe | PsutilProbe | None = None
+        self._prev: dict[int, tuple[float, float]] = {}  # pid -> (wall, cpu seconds)
+        self._system: tuple[float, float] | None = None  # (busy, total) at the last sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fanin-health", daemon=True)
 
@@ -51,9 +58,8 @@ class HealthSampler:
             self._thread.join(5)
 
     def _run(self) -> None:
-        # psutil keeps cpu_percent(None)'s previous reading per thread: prime it in the
-        # thread that samples, or the first readings say 0% (issue 11, item 10).
-        psutil.cpu_percent(None)
+        if has_proc():  # one small read now, so the first sample's system share is right
+            self._system = self._prime().system_times()
         while not self._stop.wait(self.interval):
             if self.state.counts.get("running", 0) == 0:
                 continue
@@ -62,24 +68,39 @@ class HealthSampler:
             except Exception:  # noqa: BLE001 - health is decoration; never take the hub down
                 pass
 
+    def _prime(self) -> ProcProbe | PsutilProbe:
+        if self._probe is None:
+            self._probe = probe()
+        return self._probe
+
     def sample(self) -> None:
+        p = self._prime()
+        if self._system is None:  # psutil's first sample, or a direct call: a short window
+            self._system = p.system_times()
+            self._stop.wait(min(0.1, self.interval))
         workers = []
         wanted = [os.getpid(), *self.pids()]
+        now = time.monotonic()
         for pid in wanted:
-            proc = self._procs.get(pid)
             try:
-                if proc is None:
-                    proc = self._procs[pid] = psutil.Process(pid)
-                    proc.cpu_percent(None)  # first call only primes the counter
-                    continue
-                with proc.oneshot():
-                    workers.append(WorkerHealth(pid, proc.cpu_percent(None), proc.memory_info().rss))
-            except psutil.Error:
-                self._procs.pop(pid, None)
-        for pid in list(self._procs):
+                cpu_s, rss = p.process(pid)
+            except NoSuchProcess:
+                self._prev.pop(pid, None)
+                continue
+            prev = self._prev.get(pid)
+            self._prev[pid] = (now, cpu_s)
+            if prev is None:
+                continue  # the first reading of a process only primes its counter
+            dt = now - prev[0]
+            workers.append(WorkerHealth(pid, 100.0 * (cpu_s - prev[1]) / dt if dt > 0 else 0.0,
+                                        rss))
+        for pid in list(self._prev):
             if pid not in wanted:
-                del self._procs[pid]
-        system = psutil.cpu_percent(None)
+                del self._prev[pid]
+        busy, total = p.system_times()
+        busy0, total0 = self._system
+        self._system = (busy, total)
+        system = 100.0 * (busy - busy0) / (total - total0) if total > total0 else 0.0
         with self.lock:
             self.state.set_health({w.pid: w for w in workers}, system)
         self.samples += 1

@@ -35,7 +35,9 @@ class Above:
         from rich.console import Console
 
         if self._drawing():
-            width = getattr(getattr(self._pipeline.view, "console", None), "width", 80)
+            view = self._pipeline.view
+            width = getattr(view, "width", None) or getattr(getattr(view, "console", None),
+                                                            "width", 80)
             return Console(file=cast(IO[str], _LineFile(self.print)), width=width, highlight=False,
                            color_system=None, force_terminal=False)
         return Console(highlight=False)

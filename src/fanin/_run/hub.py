@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from .._backends import Backend
+from .._backends.warmup import warm_up
 from .._ingest.state import Snapshot, TaskView
 from .._wire import FAILED
 from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
@@ -128,6 +129,7 @@ class Hub(Calls):
                 # A cluster somewhere else: connect before any thread starts, so a wrong
                 # address fails here, in a sentence, and the header can show its size.
                 self._ensure_backend()
+            warm_up(self._options.backend, self._options.mp_context)
             self._pipeline.start(lambda: self.worker_pids)
         except BaseException:  # even Ctrl-C half-way: stop what did start
             self.close(kill=True)

@@ -46,6 +46,7 @@ class _Flusher:
         self._pid = os.getpid()
         self._exit_hook: multiprocessing.util.Finalize | None = None
         self._bootstrapped = threading.Event()
+        self._start_lock = threading.Lock()
 
     # -- registration (slow path, any thread) -------------------------------------------
     def register(self, reporter: Flushable, interval: float) -> None:
@@ -105,12 +106,17 @@ class _Flusher:
 
     def _ensure_running(self, deferred: bool = False) -> None:
         self._ensure_exit_hook()
-        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, args=(deferred,), name="fanin-flusher",
-                                        daemon=True)
-        self._thread.start()
+        # Under a lock of its own: two worker threads registering their first reporters at
+        # once each started a flusher (measured: 2 flusher threads in a 2-thread hub, each
+        # waking 20 times a second).
+        with self._start_lock:
+            if (self._thread is not None and self._thread.is_alive()
+                    and self._pid == os.getpid()):
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, args=(deferred,),
+                                            name="fanin-flusher", daemon=True)
+            self._thread.start()
 
     # -- the loop -------------------------------------------------------------------------
     def _run(self, deferred: bool) -> None:
@@ -166,6 +172,7 @@ class _Flusher:
         self.lock = threading.Lock()
         self._wake = threading.Event()
         self._bootstrapped = threading.Event()
+        self._start_lock = threading.Lock()
         self._thread = None
         self._exit_hook = None
         self._pid = os.getpid()
