@@ -75,7 +75,11 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
     if initializer is not None:
         try:
             initializer(*initargs)
-        except BaseException as exc:  # noqa: BLE001 - the pool is broken; the hub says so
+        except BaseException as exc:
+            # The stdlib's worker logs it on this logger, and programs (and CPython's tests)
+            # listen there.
+            logging.getLogger("concurrent.futures").critical("Exception in initializer:",
+                                                             exc_info=True)
             report_q.put(_error_result(INIT_FAILED, exc))
             return
     skip: set[int] = set()

@@ -54,6 +54,11 @@ class ThreadBackend:
     def start(self) -> None:
         pass
 
+    @property
+    def _broken(self) -> str | bool:
+        """The stdlib pool's flag (an initializer raised), as the process backend has it."""
+        return self._executor._broken
+
     def submit(self, job: JobSpec) -> Future[Any]:
         reporter = Reporter(self._channel, job.task_id, job.description, job.total,
                             flush_interval=self._config.flush_interval)
