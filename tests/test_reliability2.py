@@ -313,7 +313,6 @@ def test_item01_file_descriptors_above_1024(script):
 
 
 @pytest.mark.stress
-@xfail(1, "more than ~250 workers push the pump's fds past 1024: the demo never finishes")
 @pytest.mark.timeout(300)
 def test_item01_stress_260_workers_demo(script):
     s = script("", argv=[sys.executable, "-m", "fanin", "demo", "--workers", "260", "--jobs", "260",
@@ -1133,7 +1132,6 @@ def test_item23_a_large_result_does_not_delay_death_detection(script):
 
 
 @pytest.mark.stress
-@xfail(23, "500 MB result: deaths noticed 3.6-8.5 s late (issue figures)")
 @pytest.mark.timeout(300)
 def test_item23_stress_500mb_result(script):
     s = script(BIG_RESULT_VS_DEATH, argv=[sys.executable, "SCRIPT", "500"])

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from .._errors import FaninWarning
 from .._ingest.state import ProgressState, Snapshot
+from .._threads import start_thread
 from .._wire import LogRecord
 
 MAX_LOG_LINES_PER_FRAME = 100  # log records printed above the bars per frame (not the final one)
@@ -73,7 +74,7 @@ class RenderThread:
         return self._thread
 
     def start(self) -> None:
-        self._thread.start()
+        start_thread(self._thread)
 
     def poke(self) -> None:
         """Something changed (the collector applied a batch): an idle loop wakes up."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from .._ingest.state import ProgressState
 from .._text import sanitize
+from .._threads import start_thread
 from .._wire import QUEUED, RUNNING, Barrier, LogBatch, LogRecord, Report, Verdict
 from .._worker.logs import sanitize_log
 
@@ -52,7 +53,7 @@ class Collector:
         self._thread = threading.Thread(target=self._run, name="fanin-collector", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        start_thread(self._thread)
 
     def stop(self, timeout: float | None = 10.0) -> None:
         """Apply everything posted so far, then end the thread."""

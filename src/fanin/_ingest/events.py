@@ -21,6 +21,7 @@ import time
 from typing import IO, Any
 
 from .._ingest.state import ProgressState, Snapshot, TaskState
+from .._threads import start_thread
 from .._wire import FINAL_STATUSES, RUNNING, LogRecord
 
 SNAPSHOT_EVERY = 1.0  # seconds
@@ -68,7 +69,7 @@ class EventsWriter:
 
     def start(self) -> None:
         self._write({"type": "begin", "time": time.time(), "pid": os.getpid()})
-        self._thread.start()
+        start_thread(self._thread)
 
     # -- collector thread -----------------------------------------------------------------
     def on_event(self, kind: str, payload: Any) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from .._ingest.state import ProgressState
+from .._threads import start_thread
 from .procstat import NoSuchProcess, ProcProbe, PsutilProbe, has_proc, probe
 
 HEALTH_INTERVAL = 1.0  # seconds between samples
@@ -50,7 +51,7 @@ class HealthSampler:
         self._thread = threading.Thread(target=self._run, name="fanin-health", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        start_thread(self._thread)
 
     def stop(self) -> None:
         self._stop.set()
