@@ -816,3 +816,29 @@ def exit_code(summary: dict[str, Any], strict: bool) -> int:
     if strict and summary["reads_internals_totals"]["fail"]:
         return 1
     return 0
+
+
+class SourceNotFound(RuntimeError):
+    """CPython's tests for this Python are not installed (exit status 3)."""
+
+
+def cli(ap: Any, argv: list[str] | None, run_with: Callable[[Any, int], dict[str, Any]],
+        impl_line: Callable[[dict[str, Any]], str]) -> int:
+    """The runners' shared command line: parse, run, report, bounded exit."""
+    add_common_arguments(ap)
+    args = ap.parse_args(argv)
+    verbose = 0 if args.quiet else args.verbose
+    try:
+        summary = run_with(args, verbose)
+    except SourceNotFound as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except (ValueError, ImportError, AttributeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.list:
+        return 0
+    print(f"\nPython {summary['python']}; tests from {summary['source']}")
+    print(impl_line(summary))
+    print_report(summary, show_details=2 if verbose else 1)
+    return bound_exit(exit_code(summary, args.strict))

@@ -57,14 +57,13 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _cpython_harness as H
+from _cpython_harness import SourceNotFound
 
 MODULE = "test.test_concurrent_futures"
 STDLIB_THREAD = "concurrent.futures:ThreadPoolExecutor"
 STDLIB_PROCESS = "concurrent.futures:ProcessPoolExecutor"
 
 
-class SourceNotFound(RuntimeError):
-    pass
 
 
 def stdlib_test_dir() -> str:
@@ -274,24 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="executor classes to test (default: the stdlib's; 'stdlib' keeps one side)")
     ap.add_argument("--cpython-tests", metavar="DIR",
                     help="directory holding test_concurrent_futures (default: the installed stdlib's)")
-    H.add_common_arguments(ap)
-    args = ap.parse_args(argv)
-    verbose = 0 if args.quiet else args.verbose
-    try:
-        summary = run(args.impl, args.patterns, args.json, args.timeout, verbose, args.cpython_tests,
-                      args.list)
-    except SourceNotFound as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except (ValueError, ImportError, AttributeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.list:
-        return 0
-    print(f"\nPython {summary['python']}; tests from {summary['source']}")
-    print(f"impl: thread={summary['impl']['thread']} process={summary['impl']['process']}")
-    H.print_report(summary, show_details=2 if verbose else 1)
-    return H.bound_exit(H.exit_code(summary, args.strict))
+    return H.cli(ap, argv, lambda a, v: run(
+                     a.impl, a.patterns, a.json, a.timeout, v, a.cpython_tests, a.list),
+                 lambda s: f"impl: thread={s['impl']['thread']} process={s['impl']['process']}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _cpython_harness as H
+from _cpython_harness import SourceNotFound
 
 STDLIB_POOL = "multiprocessing.pool:Pool"
 CASES = "_cpython_mp_cases"
@@ -74,8 +75,6 @@ START_METHODS = ("fork", "forkserver", "spawn")  # CPython's order
 CHILD_PROCESS_TESTS = ("TestStdinBadfiledescriptor.test_pool_in_process",)
 
 
-class SourceNotFound(RuntimeError):
-    pass
 
 
 def load_cases() -> tuple[Any, Any]:
@@ -228,24 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--impl", metavar="MOD:POOL", help=f"Pool class to test (default {STDLIB_POOL})")
     ap.add_argument("--start-method", action="append", choices=START_METHODS, dest="start_methods",
                     help="run under this start method (repeatable; default: all available)")
-    H.add_common_arguments(ap)
-    args = ap.parse_args(argv)
-    verbose = 0 if args.quiet else args.verbose
-    try:
-        summary = run(args.impl, args.patterns, args.json, args.timeout, verbose, args.start_methods,
-                      args.list)
-    except SourceNotFound as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except (ValueError, ImportError, AttributeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.list:
-        return 0
-    print(f"\nPython {summary['python']}; tests from {summary['source']}")
-    print(f"impl: {summary['impl']['pool']}; start methods: {', '.join(summary['start_methods'])}")
-    H.print_report(summary, show_details=2 if verbose else 1)
-    return H.bound_exit(H.exit_code(summary, args.strict))
+    return H.cli(ap, argv, lambda a, v: run(
+                     a.impl, a.patterns, a.json, a.timeout, v, a.start_methods, a.list),
+                 lambda s: f"impl: {s['impl']['pool']}; start methods: {', '.join(s['start_methods'])}")
 
 
 if __name__ == "__main__":
