@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
-from multiprocessing.pool import MaybeEncodingError  # type: ignore[attr-defined]  # typeshed lacks it
+from multiprocessing.pool import (  # type: ignore[attr-defined]  # typeshed lacks them
+    ExceptionWithTraceback,
+    MaybeEncodingError,
+)
 from typing import Any
 
-from .._worker.runjob import run_chunk
+from .._worker.runjob import Raised, run_chunk
 from .calls import call_with_progress
 
 
@@ -48,5 +51,13 @@ def pool_call(call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], b
 def pool_chunk(chunk: tuple[Callable[..., Any], list[Any], int, bool, bool],
                reporter: Any) -> Encoded:
     """A chunk of ``map``/``imap``/``starmap``: ``runjob.run_chunk``, its results encoded
-    (all of them fail together, as a chunk does in the stdlib pool)."""
-    return encode(run_chunk(chunk, reporter))
+    (all of them fail together, as a chunk does in the stdlib pool). A failed item's
+    exception arrives with this worker's traceback as its ``__cause__`` (the stdlib's
+    ``ExceptionWithTraceback`` does it: a ``multiprocessing.pool.RemoteTraceback``)."""
+    values = run_chunk(chunk, reporter)
+    for i, value in enumerate(values):
+        if type(value) is Raised:
+            error = value.error
+            values[i] = Raised(value.index, ExceptionWithTraceback(
+                error, error.__traceback__))
+    return encode(values)
