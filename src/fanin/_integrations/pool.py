@@ -3,10 +3,14 @@
 Runs in: the caller's threads; callbacks run on the thread that settles a result (fanin's
 pump thread), like the stdlib's result-handler thread, so they should be quick. Signatures,
 defaults and errors follow ``multiprocessing.pool.Pool``; items of ``map``/``imap``/
-``starmap`` travel in chunks and show as one bar per call. Differences, documented: the
-input of ``imap``/``imap_unordered`` is read at the call (the stdlib reads it on a
-background thread), and a worker that dies fails only its own chunk (``fanin.WorkerDied``)
-where the stdlib pool would hang or break.
+``starmap`` travel in chunks and show as one bar per call. As in the stdlib, the workers
+start in the constructor (a start that fails raises there and leaves no process), a
+worker's exception has its traceback as ``__cause__`` (``multiprocessing.pool.
+RemoteTraceback``) and a result that does not pickle fails as ``MaybeEncodingError``.
+Differences, documented: the input of ``imap``/``imap_unordered`` is read at the call (the
+stdlib reads it on a background thread; an exception the input raises still comes out of
+the iterator at its place), and a worker that dies fails only its own chunk
+(``fanin.WorkerDied``) where the stdlib pool would hang or break.
 """
 
 from __future__ import annotations
