@@ -8,6 +8,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import time
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
@@ -300,3 +301,21 @@ def test_pool_in_a_forked_child_of_a_process_with_a_fork_server():
     child.start()
     child.join(60)
     assert child.exitcode == 0
+
+
+@pytest.mark.timeout(60)
+def test_pool_dropped_while_running_is_a_resource_warning():
+    import gc
+
+    pool = fanin.Pool(1, progress="off")
+    assert repr(pool) == "<fanin._integrations.pool.Pool state=RUN pool_size=1>"
+    with pytest.warns(ResourceWarning, match="unclosed running multiprocessing pool"):
+        pool = None
+        gc.collect()
+    pool = fanin.Pool(1, progress="off")
+    pool.terminate()
+    pool.join()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        pool = None
+        gc.collect()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from multiprocessing import TimeoutError as MPTimeoutError
@@ -299,6 +300,18 @@ class Pool:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.terminate()  # as multiprocessing.Pool does
+
+    def __repr__(self) -> str:
+        cls = type(self)
+        return (f"<{cls.__module__}.{cls.__qualname__} state={self._state} "
+                f"pool_size={self._processes}>")
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # As the stdlib pool: dropping one still running is a ResourceWarning (its workers
+        # still stop: the executor closes its hub once the work it has is done).
+        if getattr(self, "_state", None) == RUN:
+            _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning,
+                  source=self)
 
     def __reduce__(self) -> Any:
         raise NotImplementedError(
