@@ -8,6 +8,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import time
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
@@ -156,3 +157,165 @@ def test_pool_has_the_stdlib_interface():
     with pytest.raises(ValueError, match="Pool not running"):
         pool.apply_async(pow, (2, 2))
     pool.join()
+
+
+def _items_then_raise(total, when):
+    if when == -1:
+        raise LookupError("the input failed")
+    for i in range(total):
+        if i == when:
+            raise LookupError("the input failed")
+        yield i
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ordered", [True, False])
+def test_pool_imap_raises_the_inputs_exception_at_its_place(ordered):
+    # As the stdlib: the exception takes the place of the chunk being filled when the
+    # input raised (its items before it are dropped); imap itself does not raise.
+    with fanin.Pool(2, progress="off") as pool:
+        imap = pool.imap if ordered else pool.imap_unordered
+        for (total, when, chunksize), kept in {(1, -1, 1): 0, (10, 3, 1): 3,
+                                               (20, 7, 2): 6, (20, 7, 4): 4}.items():
+            it = imap(workers.square, _items_then_raise(total, when), chunksize)
+            got = []
+            with pytest.raises(LookupError, match="the input failed"):
+                while True:
+                    got.append(next(it))
+            assert sorted(got) == [x * x for x in range(kept)]
+            if ordered:
+                assert got == [x * x for x in range(kept)]
+            with pytest.raises(StopIteration):
+                next(it)
+        with pytest.raises(ValueError, match="Chunksize must be 1"):
+            imap(workers.square, range(3), 0)
+        # map reads its input at the call, as the stdlib does: the error is raised there,
+        # as it is, not as a worker's
+        with pytest.raises(LookupError) as info:
+            pool.map(workers.square, _items_then_raise(1, -1), 1)
+        assert info.value.__cause__ is None
+
+
+@pytest.mark.timeout(60)
+def test_pool_error_has_the_stdlibs_remote_traceback():
+    import multiprocessing.pool
+
+    with fanin.Pool(1, progress="off") as pool:
+        with pytest.raises(RuntimeError) as info:
+            pool.apply(workers.raise_runtime_error)
+        errors = []
+        r = pool.apply_async(workers.raise_runtime_error, error_callback=errors.append)
+        with pytest.raises(RuntimeError):
+            r.get(timeout=30)
+        it = pool.imap(workers.raise_runtime_error, [1])
+        with pytest.raises(RuntimeError) as from_imap:
+            next(it)
+    for exc in (info.value, errors[0], from_imap.value):
+        assert exc.args == (123,)
+        cause = exc.__cause__
+        assert type(cause) is multiprocessing.pool.RemoteTraceback
+        assert cause.tb.startswith('\n"""\nTraceback (most recent call last):')
+        assert "raise RuntimeError(123)  # the remote traceback shows this line" in cause.tb
+
+
+@pytest.mark.timeout(90)
+def test_pool_unpicklable_result_is_a_maybe_encoding_error():
+    from multiprocessing.pool import MaybeEncodingError
+
+    with fanin.Pool(2, progress="off") as pool:
+        for _ in range(5):  # the workers survive it
+            errors = []
+            r = pool.apply_async(workers.unpicklable_result, error_callback=errors.append)
+            with pytest.raises(MaybeEncodingError):
+                r.get(timeout=30)
+            assert isinstance(errors[0], MaybeEncodingError)
+            assert "lambda" in errors[0].value and "pickle" in errors[0].exc
+        with pytest.raises(MaybeEncodingError):
+            pool.map(workers.unpicklable_result, range(4))
+        with pytest.raises(MaybeEncodingError):
+            list(pool.imap(workers.unpicklable_result, range(4)))
+        assert pool.map(workers.square, range(4)) == [0, 1, 4, 9]
+    # the executor keeps the stdlib executor's behaviour: the pickling error itself
+    with fanin.ProcessPoolExecutor(1, progress="off") as ex:
+        with pytest.raises(Exception) as info:
+            ex.submit(workers.unpicklable_result).result(timeout=30)
+        assert not isinstance(info.value, MaybeEncodingError)
+
+
+@pytest.mark.timeout(60)
+def test_pool_runs_the_initializer_in_its_constructor(tmp_path):
+    # The stdlib pool starts its workers in the constructor: the initializer runs even
+    # when no job is ever submitted.
+    path = tmp_path / "inits"
+    pool = fanin.Pool(2, workers.append_pid_to, (str(path),), progress="off")
+    pool.close()
+    pool.join()
+    assert len(path.read_text().split()) == 2
+
+
+class _ContextFailingAfter:
+    """A context whose Process objects fail to start after ``ok`` started ones."""
+
+    def __init__(self, base, ok):
+        self._base, self._ok = base, ok
+        self.made = []
+
+    def __getattr__(self, name):
+        return getattr(self._base, name)
+
+    def Process(self, **kwargs):  # the context's method
+        proc = self._base.Process(**kwargs)
+        if len(self.made) >= self._ok:
+            def fail():
+                raise OSError("induced start failure")
+            proc.start = fail
+        self.made.append(proc)
+        return proc
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pool_worker_start_failure_raises_and_leaves_no_process(method):
+    ctx = _ContextFailingAfter(multiprocessing.get_context(method), ok=2)
+    before = set(multiprocessing.active_children())
+    with pytest.raises(OSError, match="induced start failure"):
+        fanin.Pool(4, context=ctx, progress="off")
+    assert len(ctx.made) == 3
+    started = ctx.made[:2]
+    assert all(p.exitcode is not None for p in started)  # stopped and joined
+    assert not set(multiprocessing.active_children()) - before
+
+
+def _pool_in_forked_child():
+    with fanin.Pool(2, progress="off") as pool:
+        assert pool.map(workers.square, range(5)) == [0, 1, 4, 9, 16]
+
+
+@pytest.mark.timeout(90)
+def test_pool_in_a_forked_child_of_a_process_with_a_fork_server():
+    # The parent's fork server (fanin's default) is not the forked child's child: the child
+    # must start its own instead of failing with ChildProcessError (a CPython limitation).
+    with fanin.Pool(1, context=multiprocessing.get_context("forkserver"), progress="off") as p:
+        assert p.apply(workers.square, (3,)) == 9
+    child = multiprocessing.get_context("fork").Process(target=_pool_in_forked_child)
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+
+
+@pytest.mark.timeout(60)
+def test_pool_dropped_while_running_is_a_resource_warning():
+    import gc
+
+    pool = fanin.Pool(1, progress="off")
+    assert repr(pool) == "<fanin._integrations.pool.Pool state=RUN pool_size=1>"
+    with pytest.warns(ResourceWarning, match="unclosed running multiprocessing pool"):
+        pool = None
+        gc.collect()
+    pool = fanin.Pool(1, progress="off")
+    pool.terminate()
+    pool.join()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        pool = None
+        gc.collect()

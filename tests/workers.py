@@ -157,6 +157,22 @@ def fail_on_13(x):
     return x
 
 
+def raise_runtime_error(x=None):
+    raise RuntimeError(123)  # the remote traceback shows this line
+
+
+def unpicklable_result(x=None):
+    return lambda: 42
+
+
+def append_pid_to(path):
+    """An initializer: one line per worker that ran it."""
+    import os
+
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()}\n")
+
+
 def chunk_task_id(x):
     import fanin
 

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
-from typing import Any
+from multiprocessing.connection import Pipe, wait
+from typing import Any, NamedTuple
 
 from .._errors import FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
 from .._ingest.pump import Pump, Undecodable
@@ -99,6 +99,41 @@ class _Worker:
     incoming: ResultFollows | None = None  # a large result announced and not yet read
 
 
+class _Launched(NamedTuple):
+    """A started worker process and its ends, before the pump watches it."""
+
+    proc: Any
+    task_q: Any
+    report_q: Any
+    cancel_r: Any
+    cancel_w: Any
+
+
+def _release(made: list[Any]) -> None:
+    for obj in made:
+        if hasattr(obj, "_reader"):
+            release_queue(obj)
+        else:
+            obj.close()
+
+
+def _abandon(launched: list[_Launched]) -> None:
+    """Stop and reap started workers no pump watches, as the stdlib pool's constructor does
+    when a later start fails: ``terminate()`` then ``join()`` (SIGKILL if SIGTERM is slow)."""
+    for parts in launched:
+        proc = parts.proc
+        _terminate(proc)  # its process group, so programs an initializer started go too
+        if proc.exitcode is None:
+            proc.terminate()
+    for parts in launched:
+        proc = parts.proc
+        sentinel = getattr(proc, "sentinel", None)
+        if sentinel is not None and not wait([sentinel], KILL_GRACE):
+            _terminate(proc, signal.SIGKILL)
+        proc.join()
+        _release([parts.task_q, parts.report_q, parts.cancel_r, parts.cancel_w])
+
+
 class ProcessBackend:
     def __init__(self, config: BackendConfig) -> None:
         self._n = config.workers
@@ -132,11 +167,23 @@ class ProcessBackend:
         done: Future[None] = Future()
 
         def spawn_all() -> None:
+            # Every process is started before any is wired to the pump: a start that fails
+            # (as the stdlib pool's constructor does) raises with no worker left behind; the
+            # ones already started are stopped and joined through the Process API itself.
+            launched: list[_Launched] = []
             try:
                 for _ in range(self._n):
-                    self._spawn()
-                done.set_result(None)
+                    launched.append(self._launch(len(launched)))
             except BaseException as exc:  # noqa: BLE001
+                _abandon(launched)
+                done.set_exception(exc)
+                return
+            try:
+                for parts in launched:
+                    self._wire(parts)
+                done.set_result(None)
+            except BaseException as exc:  # noqa: BLE001 - shutdown(kill) stops the wired ones
+                _abandon(launched[len(self._workers):])
                 done.set_exception(exc)
 
         self._pump.call_soon(spawn_all)
@@ -233,6 +280,10 @@ class ProcessBackend:
 
     # -- pump thread ----------------------------------------------------------------------
     def _spawn(self) -> _Worker:
+        return self._wire(self._launch(len(self._workers)))
+
+    def _launch(self, index: int) -> _Launched:
+        """Start one worker process (its queues and cancel pipe first); not yet watched."""
         ctx: Any = self._ctx  # typeshed's BaseContext lacks Process; Queue privates below
         made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
         try:
@@ -243,7 +294,8 @@ class ProcessBackend:
             made.append(report_q)
             # Withdrawals of prefetched jobs: a pipe, so a send is in the worker's reach at
             # once (a Queue's feeder thread could deliver it after the job has started).
-            cancel_r, cancel_w = ctx.Pipe(duplex=False)
+            # A pipe is the same whatever the start method (BaseContext.Pipe is this call).
+            cancel_r, cancel_w = Pipe(duplex=False)
             made += [cancel_r, cancel_w]
             proc = ctx.Process(
                 target=worker_main,
@@ -255,15 +307,16 @@ class ProcessBackend:
             )
             proc.start()
         except BaseException as exc:
-            for obj in made:
-                if hasattr(obj, "_reader"):
-                    release_queue(obj)
-                else:
-                    obj.close()
-            if isinstance(exc, OSError):
-                _note(exc, f"(fanin: cannot start worker {len(self._workers) + 1} of {self._n}; "
+            _release(made)
+            if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+                _note(exc, f"(fanin: cannot start worker {index + 1} of {self._n}; "
                            f"the limit on open files is {_fd_limit()})")
             raise
+        return _Launched(proc, task_q, report_q, cancel_r, cancel_w)
+
+    def _wire(self, launched: _Launched) -> _Worker:
+        """Keep only our ends of a started worker's queues and watch it from the pump."""
+        proc, task_q, report_q, cancel_r, cancel_w = launched
         # Keep only our ends: EOF on a dead worker's report queue, EPIPE on its task queue.
         report_q._writer.close()
         task_q._reader.close()

@@ -14,6 +14,8 @@ forkserver pool leaves (multiprocessing stops it at exit).
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import Any
 
@@ -36,3 +38,35 @@ def warm_up(backend: str, mp_context: Any) -> threading.Thread | None:
     thread = threading.Thread(target=ensure, name="fanin-warmup", daemon=True)
     thread.start()
     return thread
+
+
+def _forget_parents_fork_server() -> None:
+    """In a child made by ``os.fork()``: the fork server the parent started is not ours.
+
+    ``multiprocessing``'s fork server singleton is copied into a forked child as it was in
+    the parent, whose fork server is not the child's child: the first forkserver pool in
+    the child (fanin's default) then fails in ``ensure_running`` with ``ChildProcessError``
+    (CPython 3.11 to 3.13 do this). Forgetting it makes the child start a server of its
+    own; the copy of the parent's "alive" pipe end is closed, so it does not keep the
+    parent's server running after the parent exits. The singleton's lock is renewed: a
+    thread of the parent (our warm-up) may have held it at the fork."""
+    server_module = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(server_module, "_forkserver", None)
+    if server is None:
+        return
+    server._lock = threading.Lock()
+    if getattr(server, "_forkserver_pid", None) is None:
+        return  # never started here (a fork server's own children land here too)
+    alive = server._forkserver_alive_fd
+    server._forkserver_pid = None
+    server._forkserver_address = None
+    server._forkserver_alive_fd = None
+    if alive is not None:
+        try:
+            os.close(alive)
+        except OSError:
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_fork_server)

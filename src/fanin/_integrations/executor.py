@@ -77,10 +77,15 @@ class _HubExecutor(Executor):
         return self._group
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        return self._submit_call(call_with_progress, fn, args, kwargs)
+
+    def _submit_call(self, runner: Callable[[Any, Any], Any], fn: Callable[..., Any],
+                     args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future[Any]:
+        """One job: ``runner((fn, args, kwargs, wants_progress), reporter)`` in a worker."""
         with self._lock:
             group = self._begin()
             description = f"{name_of(fn)} #{next(self._count)}"
-            fut = group.submit(call_with_progress, [(fn, args, kwargs, wants_progress(fn))],
+            fut = group.submit(runner, [(fn, args, kwargs, wants_progress(fn))],
                                [description], [None])[1][0]
             self._futures.add(fut)
         fut.add_done_callback(self._forget)
@@ -98,9 +103,11 @@ class _HubExecutor(Executor):
         return _results(self._submit_chunks(fn, items, chunksize, star=True), end)
 
     def _submit_chunks(self, fn: Callable[..., Any], items: list[Any], chunksize: int,
-                       star: bool) -> list[Future[Any]]:
+                       star: bool, runner: Callable[[Any, Any], Any] = run_chunk,
+                       ) -> list[Future[Any]]:
         """Queue ``items`` in chunks (auto-sized when ``chunksize`` is 1) as one bar; each
-        future's value is the chunk's results, a ``Raised`` in a failed item's place."""
+        future's value is the chunk's results, a ``Raised`` in a failed item's place.
+        ``runner`` is ``run_chunk`` or one that calls it (``fanin.Pool``'s)."""
         size = chunksize if chunksize > 1 else auto_chunksize(len(items), self._hub.workers)
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
         with self._lock:
@@ -110,7 +117,7 @@ class _HubExecutor(Executor):
             name = name_of(fn)
             self._hub._pipeline.add_tasks([(parent, name, len(items))])
             _, futures = group.submit(
-                run_chunk, [(fn, c, i * size, star, True) for i, c in enumerate(chunks)],
+                runner, [(fn, c, i * size, star, True) for i, c in enumerate(chunks)],
                 [name] * len(chunks), [len(c) for c in chunks], parent=parent)
             self._futures.update(futures)
         for f in futures:

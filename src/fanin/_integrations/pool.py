@@ -3,27 +3,60 @@
 Runs in: the caller's threads; callbacks run on the thread that settles a result (fanin's
 pump thread), like the stdlib's result-handler thread, so they should be quick. Signatures,
 defaults and errors follow ``multiprocessing.pool.Pool``; items of ``map``/``imap``/
-``starmap`` travel in chunks and show as one bar per call. Differences, documented: the
-input of ``imap``/``imap_unordered`` is read at the call (the stdlib reads it on a
-background thread), and a worker that dies fails only its own chunk (``fanin.WorkerDied``)
-where the stdlib pool would hang or break.
+``starmap`` travel in chunks and show as one bar per call. As in the stdlib, the workers
+start in the constructor (a start that fails raises there and leaves no process), a
+worker's exception has its traceback as ``__cause__`` (``multiprocessing.pool.
+RemoteTraceback``) and a result that does not pickle fails as ``MaybeEncodingError``.
+Differences, documented: the input of ``imap``/``imap_unordered`` is read at the call (the
+stdlib reads it on a background thread; an exception the input raises still comes out of
+the iterator at its place), and a worker that dies fails only its own chunk
+(``fanin.WorkerDied``) where the stdlib pool would hang or break.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from multiprocessing import TimeoutError as MPTimeoutError
+from multiprocessing import pool as _mp_pool
 from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any
 
+from .._errors import RemoteTraceback
+from .._run.poolcalls import pool_call, pool_chunk
 from .._worker.runjob import Raised
 from .executor import ProcessPoolExecutor, when_all_done
 
 RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
+
+
+def _stdlib_error(exc: BaseException) -> BaseException:
+    """``exc`` as the stdlib pool raises it: a worker's exception has the worker's traceback
+    as its ``__cause__``, a ``multiprocessing.pool.RemoteTraceback`` in the stdlib's format."""
+    cause = exc.__cause__
+    if type(cause) is RemoteTraceback:
+        # typeshed lacks RemoteTraceback; the text is framed as the stdlib frames it
+        exc.__cause__ = _mp_pool.RemoteTraceback(f'\n"""\n{cause.tb}"""')  # type: ignore[attr-defined]
+    return exc
+
+
+def _read_input(iterable: Iterable[Any], chunksize: int) -> tuple[list[Any], Exception | None]:
+    """The items of ``iterable``, and the exception that ended it early, if one did.
+
+    As the stdlib pool: the exception takes the place of the chunk being filled when it was
+    raised (that chunk's items before it are dropped) and nothing after it is read."""
+    items: list[Any] = []
+    try:
+        for item in iterable:
+            items.append(item)
+    except Exception as exc:  # noqa: BLE001 - as the stdlib's _guarded_task_generation
+        del items[len(items) - len(items) % chunksize:]
+        return items, exc
+    return items, None
 
 
 class AsyncResult:
@@ -44,7 +77,7 @@ class AsyncResult:
         try:
             self._value = self._collect([f.result() for f in self._futures])
         except BaseException as exc:  # noqa: BLE001 - delivered by get()
-            self._error = exc
+            self._error = _stdlib_error(exc)
         try:
             if self._error is None and self._callback is not None:
                 self._callback(self._value)
@@ -90,10 +123,12 @@ def _flatten(chunks: list[list[Any]]) -> list[Any]:
 class IMapIterator:
     """What ``imap``/``imap_unordered`` return: an iterator with ``next(timeout)``."""
 
-    def __init__(self, futures: list[Future[Any]], ordered: bool) -> None:
+    def __init__(self, futures: list[Future[Any]], ordered: bool,
+                 error: Exception | None = None) -> None:
         self._todo = list(futures)
         self._ordered = ordered
         self._ready: list[Any] = []
+        self._error = error  # the input's exception: raised after the items read before it
 
     def __iter__(self) -> IMapIterator:
         return self
@@ -102,6 +137,9 @@ class IMapIterator:
         end = None if timeout is None else time.monotonic() + timeout
         while not self._ready:
             if not self._todo:
+                error, self._error = self._error, None
+                if error is not None:
+                    raise error
                 raise StopIteration
             left = None if end is None else max(0.0, end - time.monotonic())
             if self._ordered:
@@ -117,7 +155,7 @@ class IMapIterator:
                 self._todo.remove(fut)
             exc = fut.exception()
             if exc is not None:
-                raise exc
+                raise _stdlib_error(exc)
             self._ready = list(reversed(fut.result()))
         value = self._ready.pop()
         if type(value) is Raised:
@@ -151,7 +189,20 @@ class Pool:
                                        max_tasks_per_child=maxtasksperchild, **hub_kwargs)
         self._processes = self._ex.hub.workers
         self._state = RUN
-        self._ex.hub.start()  # the stdlib pool starts its workers in the constructor
+        # The stdlib pool starts its workers in the constructor: an initializer runs even if
+        # no job ever comes, and a worker that cannot start fails the constructor (leaving
+        # no process behind) instead of a later call.
+        hub = self._ex.hub
+        hub.start()
+        try:
+            hub._ensure_backend()
+        except BaseException:
+            self._state = TERMINATE
+            try:
+                hub.close(kill=True)
+            except Exception:  # noqa: BLE001 - the start's own error is the one to see
+                pass
+            raise
 
     @property
     def hub(self) -> Any:
@@ -172,17 +223,24 @@ class Pool:
                     error_callback: Callable[[BaseException], object] | None = None,
                     ) -> AsyncResult:
         self._check_running()
-        fut = self._ex.submit(func, *tuple(args), **(kwds or {}))
+        fut = self._ex._submit_call(pool_call, func, tuple(args), dict(kwds or {}))
         return AsyncResult([fut], lambda values: values[0], callback, error_callback)
 
     # -- many items -----------------------------------------------------------------------
-    def _chunks(self, func: Callable[..., Any], iterable: Iterable[Any],
+    def _chunks(self, func: Callable[..., Any], items: list[Any],
                 chunksize: int | None, star: bool) -> list[Future[Any]]:
-        self._check_running()
-        items = list(iterable)
         if chunksize is not None and chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
-        return self._ex._submit_chunks(func, items, chunksize or 1, star)
+        return self._ex._submit_chunks(func, items, chunksize or 1, star, pool_chunk)
+
+    def _imap(self, func: Callable[..., Any], iterable: Iterable[Any], chunksize: int,
+              ordered: bool) -> IMapIterator:
+        self._check_running()
+        if chunksize < 1:
+            shown = f"{chunksize:n}" if ordered else repr(chunksize)  # as the stdlib words it
+            raise ValueError(f"Chunksize must be 1+, not {shown}")
+        items, error = _read_input(iterable, chunksize)
+        return IMapIterator(self._chunks(func, items, chunksize, False), ordered, error)
 
     def map(self, func: Callable[..., Any], iterable: Iterable[Any],
             chunksize: int | None = None) -> list[Any]:
@@ -196,25 +254,27 @@ class Pool:
                   chunksize: int | None = None, callback: Callable[[Any], object] | None = None,
                   error_callback: Callable[[BaseException], object] | None = None,
                   ) -> AsyncResult:
-        return AsyncResult(self._chunks(func, iterable, chunksize, False), _flatten, callback,
-                           error_callback)
+        self._check_running()
+        return AsyncResult(self._chunks(func, list(iterable), chunksize, False), _flatten,
+                           callback, error_callback)
 
     def starmap_async(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
                       chunksize: int | None = None,
                       callback: Callable[[Any], object] | None = None,
                       error_callback: Callable[[BaseException], object] | None = None,
                       ) -> AsyncResult:
+        self._check_running()
         items = [tuple(args) for args in iterable]
         return AsyncResult(self._chunks(func, items, chunksize, True), _flatten, callback,
                            error_callback)
 
     def imap(self, func: Callable[..., Any], iterable: Iterable[Any],
              chunksize: int = 1) -> Iterator[Any]:
-        return IMapIterator(self._chunks(func, iterable, chunksize, False), ordered=True)
+        return self._imap(func, iterable, chunksize, ordered=True)
 
     def imap_unordered(self, func: Callable[..., Any], iterable: Iterable[Any],
                        chunksize: int = 1) -> Iterator[Any]:
-        return IMapIterator(self._chunks(func, iterable, chunksize, False), ordered=False)
+        return self._imap(func, iterable, chunksize, ordered=False)
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -240,6 +300,18 @@ class Pool:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.terminate()  # as multiprocessing.Pool does
+
+    def __repr__(self) -> str:
+        cls = type(self)
+        return (f"<{cls.__module__}.{cls.__qualname__} state={self._state} "
+                f"pool_size={self._processes}>")
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # As the stdlib pool: dropping one still running is a ResourceWarning (its workers
+        # still stop: the executor closes its hub once the work it has is done).
+        if getattr(self, "_state", None) == RUN:
+            _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning,
+                  source=self)
 
     def __reduce__(self) -> Any:
         raise NotImplementedError(

@@ -126,14 +126,18 @@ class HubOptions:
         if progress not in MODES:
             raise ValueError(f"progress must be one of {MODES}, got {progress!r}")
         progress = progress_from_env(progress)
-        if isinstance(start_method, BaseContext):
-            context = start_method  # a context object (the executors' mp_context=)
-        elif start_method is None:
+        if start_method is None:
             context = default_context()
-        elif start_method in START_METHODS:
+        elif isinstance(start_method, str) and start_method in START_METHODS:
             context = multiprocessing.get_context(start_method)
             if start_method == "forkserver":
                 context.set_forkserver_preload(["fanin._backends.child"])  # see default_context
+        elif isinstance(start_method, BaseContext) or (
+                not isinstance(start_method, str)
+                and callable(getattr(start_method, "Process", None))):
+            # A context object (the executors' mp_context=, Pool's context=); like the
+            # stdlib pool, any object with the context's methods will do.
+            context = start_method
         else:
             raise ValueError(f"start_method must be one of {START_METHODS}, got {start_method!r}")
         return cls(
