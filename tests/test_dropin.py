@@ -319,3 +319,25 @@ def test_pool_dropped_while_running_is_a_resource_warning():
         warnings.simplefilter("error", ResourceWarning)
         pool = None
         gc.collect()
+
+
+@pytest.mark.timeout(60)
+def test_a_start_method_the_program_set_is_the_default():
+    """``multiprocessing.set_start_method("spawn")`` reaches fanin's pools as the stdlib's;
+    without it the default is forkserver."""
+    import os
+    import subprocess
+    import sys
+
+    code = """if 1:
+        import multiprocessing, fanin
+        print(fanin.Hub("process").mp_context.get_start_method())
+        multiprocessing.set_start_method("spawn")
+        print(fanin.Hub("process").mp_context.get_start_method())
+        with fanin.Pool(1) as pool:
+            print(pool.apply(multiprocessing.get_start_method))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50,
+                         env={**os.environ, "FANIN_PROGRESS": "off"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["forkserver", "spawn", "spawn"], out

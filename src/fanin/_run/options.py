@@ -29,7 +29,16 @@ def default_context() -> BaseContext:
     platform's default. A hub runs threads (collector, renderer, pump) before it starts
     worker processes; ``fork`` would copy a lock another thread holds at that moment into
     the child, locked for good (Python 3.12+ warns about exactly this). ``fork`` stays
-    available: ``start_method="fork"``."""
+    available: ``start_method="fork"``.
+
+    A program that chose a method with ``multiprocessing.set_start_method`` gets that one,
+    as the stdlib's pools and executors give it."""
+    chosen = multiprocessing.get_start_method(allow_none=True)
+    if chosen is not None:
+        ctx = multiprocessing.get_context()
+        if chosen == "forkserver":
+            ctx.set_forkserver_preload(["fanin._backends.child"])
+        return ctx
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         # The fork server imports the worker loop once; each worker is then a bare fork of
