@@ -38,6 +38,15 @@ DASK = BIN / "dask"
 START_TIMEOUT = 30.0  # seconds for a scheduler or a set of workers to come up
 
 
+def _no_fanin_dir() -> str:
+    """A directory whose ``fanin`` package raises ``ModuleNotFoundError`` when imported."""
+    d = Path(tempfile.gettempdir()) / f"fanin-absent-{os.getpid()}"
+    (d / "fanin").mkdir(parents=True, exist_ok=True)
+    (d / "fanin" / "__init__.py").write_text(
+        'raise ModuleNotFoundError("No module named \'fanin\'", name="fanin")\n')
+    return str(d)
+
+
 def _site_packages() -> str:
     return sysconfig.get_paths()["purelib"]
 
@@ -145,9 +154,11 @@ class DaskCLICluster:
         # No site initialisation (-S): the venv's .pth files, among them fanin's editable
         # install, are not processed, while site-packages itself, put on PYTHONPATH, still
         # gives Dask. A host with Dask and the user's code but without fanin.
+        # A regular (non-editable) install puts fanin in site-packages itself: a stand-in
+        # package first on the path makes "import fanin" fail there as if it were absent.
         path = [p for p in env["PYTHONPATH"].split(os.pathsep)
                 if p and not (Path(p) / "fanin").is_dir()]  # nor a source tree's fanin
-        env = {**env, "PYTHONPATH": os.pathsep.join([*path, _site_packages()])}
+        env = {**env, "PYTHONPATH": os.pathsep.join([_no_fanin_dir(), *path, _site_packages()])}
         return [sys.executable, "-S", str(DASK)], env
 
     def _worker_argv(self, name: str) -> tuple[list[str], dict[str, str]]:
