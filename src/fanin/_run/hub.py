@@ -25,12 +25,10 @@ import atexit
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any
 
 from .._backends import Backend
 from .._backends.warmup import warm_up
-from .._ingest.state import Snapshot, TaskView
-from .._wire import FAILED
 from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
 from .above import Above
 from .assembly import build_backend, start_backend
@@ -39,6 +37,7 @@ from .group import CallGroup
 from .hubcalls import Calls
 from .options import HubOptions
 from .pipeline import Pipeline
+from .reads import Reads
 from .signals import (
     DefaultTerminated,
     die_by_sigterm,
@@ -49,18 +48,7 @@ from .signals import (
 )
 
 
-class HubStatistics(NamedTuple):
-    """Supported numbers about a run, for tests and users (no private attributes needed)."""
-
-    frames: int  # frames drawn
-    health_samples: int  # psutil samples taken
-    malformed: int  # messages the collector could not use
-    workers: int  # live workers of the backend (0 before the first job)
-    deaths: int  # worker processes that died while running a job
-    queued: int  # jobs waiting for a worker
-
-
-class Hub(Calls):
+class Hub(Reads, Calls):
     """One live progress display fed by any number of threads or processes.
 
     Args:
@@ -252,43 +240,6 @@ class Hub(Calls):
         if self._backend is not None and not self._backend.sync(timeout):
             return False
         return self._pipeline.barrier(timeout)
-
-    def snapshot(self, max_rows: int | None = None) -> Snapshot:
-        return self._pipeline.snapshot(max_rows)
-
-    def tasks(self) -> list[TaskView]:
-        """Every task's current view (status, counts, rate, error), in creation order.
-
-        Done tasks beyond the newest 1,000 are folded into the counts (``snapshot().counts``
-        and ``.folded``) to keep memory flat over long runs; failed, cancelled, unfinished
-        and running tasks are always listed."""
-        return self._pipeline.tasks()
-
-    @property
-    def failed(self) -> list[TaskView]:
-        return [t for t in self.tasks() if t.status == FAILED]
-
-    @property
-    def render_thread(self) -> threading.Thread | None:
-        return self._pipeline.render_thread
-
-    @property
-    def workers(self) -> int:
-        """How many jobs run at once: ``workers``, or the size of the Dask cluster at
-        ``address`` once the hub has connected to it (at least 1: chunk sizes and
-        concurrency are derived from it, and a cluster may have no worker yet)."""
-        backend = self._backend
-        return max(1, backend.size()) if backend is not None else self._options.workers
-
-    @property
-    def worker_pids(self) -> list[int]:
-        return self._backend.pids() if self._backend is not None else []
-
-    def statistics(self) -> HubStatistics:
-        p = self._pipeline.statistics()
-        b = self._backend.statistics() if self._backend is not None else None
-        return HubStatistics(p.frames, p.health_samples, p.malformed,
-                             b.workers if b else 0, b.deaths if b else 0, b.queued if b else 0)
 
     # -- internals ------------------------------------------------------------------------
     def _group(self, fail_fast: bool = False, awaited: bool = True) -> CallGroup:
