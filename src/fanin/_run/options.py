@@ -31,10 +31,12 @@ def default_context() -> BaseContext:
     the child, locked for good (Python 3.12+ warns about exactly this). ``fork`` stays
     available: ``start_method="fork"``.
 
-    A program that chose a method with ``multiprocessing.set_start_method`` gets that one,
-    as the stdlib's pools and executors give it."""
+    A program that chose another method than the platform's default with
+    ``multiprocessing.set_start_method`` gets that one, as the stdlib's pools give it. (The
+    platform's own default cannot be told from a choice: any ``get_context()`` call fixes
+    it, and the stdlib makes such calls; that one stays forkserver.)"""
     chosen = multiprocessing.get_start_method(allow_none=True)
-    if chosen is not None:
+    if chosen is not None and chosen != multiprocessing.get_all_start_methods()[0]:
         ctx = multiprocessing.get_context()
         if chosen == "forkserver":
             ctx.set_forkserver_preload(["fanin._backends.child"])
