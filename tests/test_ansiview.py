@@ -144,3 +144,34 @@ def test_transient_erases_the_bars_and_summary_follows_the_last_frame():
     text = term.lines()
     assert any(line.startswith("fanin summary") for line in text)
     assert any("gone soon" in line and "done" in line for line in text)
+
+
+def test_a_title_with_a_newline_stays_one_row():
+    """A title is user text: a newline in it would make the block one row taller than the view
+    counts, and every redraw would leave a stale line behind."""
+    term = Term()
+    view = AnsiView(term, header="Run 7\nstage A")
+    view.start()
+    st = ProgressState()
+    st.apply(Report("a", 1, 1, 10, "job", "running", None, 1))
+    view.draw(st.snapshot(), [], False)
+    st.apply(Report("a", 2, 3, 10, "job", "running", None, 1))
+    view.draw(st.snapshot(), [LogRecord(None, 1, "w", "INFO", "a log line")], False)
+    view.stop()
+    text = [line for line in term.lines() if line]
+    assert text[0].endswith("a log line") and text[1] == "Run 7 stage A", text
+    assert sum("Run 7" in line for line in text) == 1, text
+
+
+def test_a_terminal_that_is_not_utf8_gets_richs_view():
+    import io as _io
+
+    from fanin._display.choose import draws_itself
+
+    class Latin1Tty(_io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Latin1Tty(_io.BytesIO(), encoding="latin-1")
+    utf = Latin1Tty(_io.BytesIO(), encoding="utf-8")
+    assert not draws_itself(tty) and draws_itself(utf)

@@ -649,6 +649,8 @@ class ProcessBackend:
                           FaninWarning, stacklevel=1)
         if self._no_worker is not None:
             self._fail_pending(self._no_worker)
+        elif self._workers:
+            self._dispatch()  # a dead worker's requeued jobs go to the live ones meanwhile
         self._pump.call_later(delay, self._respawn)
 
     def _fail_pending(self, reason: str) -> None:

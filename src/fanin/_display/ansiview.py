@@ -183,8 +183,8 @@ class AnsiView:
             if skip:
                 out.append(f"\x1b[{skip}B")
             out.append("\r")
-        self._drawn, self._drawn_width = new, width
         self._write("".join(out))
+        self._drawn, self._drawn_width = new, width  # only once it is on the screen
 
     def stop(self) -> None:
         if not self._live:

@@ -73,6 +73,11 @@ def draws_itself(file: IO[str]) -> bool:
     files that are not terminals, and whenever ``FANIN_LIVE=rich`` is set."""
     if os.environ.get("FANIN_LIVE", "").strip().lower() == "rich" or os.name != "posix":
         return False
+    # Its bar glyphs need UTF-8 (a str-only file, encoding None, takes any text); Rich
+    # falls back to ASCII on other encodings.
+    encoding = getattr(file, "encoding", None)
+    if isinstance(encoding, str) and not encoding.lower().replace("-", "").startswith("utf"):
+        return False
     return _isatty(file)
 
 

@@ -14,6 +14,7 @@ import unicodedata
 from typing import Any
 
 from .._ingest.state import Snapshot, TaskView
+from .._text import sanitize
 from .._wire import CANCELLED, DONE, FAILED, QUEUED, RUNNING, UNFINISHED, LogRecord
 from . import format as fmt
 
@@ -176,7 +177,7 @@ def _header(title: str | None, snap: Snapshot) -> list[Line]:
         bits.append(f"main {me.cpu:.0f}% cpu, {me.rss / 2**20:,.0f} MB")  # type: ignore[attr-defined]
     lines: list[Line] = []
     if title:
-        lines.append([(title, "bold")])
+        lines.append([(sanitize(title), "bold")])  # one screen row: no newline, no escapes
     if bits:
         lines.append([(" · ".join(bits), "dim")])
     return lines

@@ -37,10 +37,7 @@ def default_context() -> BaseContext:
     it, and the stdlib makes such calls; that one stays forkserver.)"""
     chosen = multiprocessing.get_start_method(allow_none=True)
     if chosen is not None and chosen != multiprocessing.get_all_start_methods()[0]:
-        ctx = multiprocessing.get_context()
-        if chosen == "forkserver":
-            ctx.set_forkserver_preload(["fanin._backends.child"])
-        return ctx
+        return multiprocessing.get_context()  # its fork server's preload list is the program's
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         # The fork server imports the worker loop once; each worker is then a bare fork of
