@@ -19,7 +19,6 @@ interrupted by ``interrupt_group``: a process job ends, or its worker is stopped
 
 from __future__ import annotations
 
-import errno
 import itertools
 import os
 import pickle
@@ -32,8 +31,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing.connection import Pipe, wait
-from typing import Any, NamedTuple
+from multiprocessing.connection import wait
+from typing import Any
 
 from .._errors import FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
 from .._ingest.pump import Pump, Undecodable
@@ -49,10 +48,20 @@ from .._wire import (
 )
 from .._worker.reporter import Reporter
 from .base import FAIL_FAST, BackendConfig, JobSpec, Statistics
-from .child import INIT_FAILED, worker_main
+from .child import INIT_FAILED
 from .queues import QueueReporters, release_queue
+from .workerproc import (
+    KILL_GRACE,
+    Launched,
+    abandon,
+    close_fd,
+    death_fd,
+    keep_our_ends,
+    launch,
+    note,
+    terminate,
+)
 
-KILL_GRACE = 1.0  # seconds a worker gets to act on SIGTERM before SIGKILL (close(kill=True))
 PREFETCH = 2  # jobs in flight per worker for short jobs: hides the dispatch round trip
 PREFETCH_BELOW = 0.05  # seconds: prefetch only while jobs are shorter than this on average
 MAX_REQUEUES = 3  # a job whose worker keeps dying before it starts fails after this
@@ -99,41 +108,6 @@ class _Worker:
     incoming: ResultFollows | None = None  # a large result announced and not yet read
 
 
-class _Launched(NamedTuple):
-    """A started worker process and its ends, before the pump watches it."""
-
-    proc: Any
-    task_q: Any
-    report_q: Any
-    cancel_r: Any
-    cancel_w: Any
-
-
-def _release(made: list[Any]) -> None:
-    for obj in made:
-        if hasattr(obj, "_reader"):
-            release_queue(obj)
-        else:
-            obj.close()
-
-
-def _abandon(launched: list[_Launched]) -> None:
-    """Stop and reap started workers no pump watches, as the stdlib pool's constructor does
-    when a later start fails: ``terminate()`` then ``join()`` (SIGKILL if SIGTERM is slow)."""
-    for parts in launched:
-        proc = parts.proc
-        _terminate(proc)  # its process group, so programs an initializer started go too
-        if proc.exitcode is None:
-            proc.terminate()
-    for parts in launched:
-        proc = parts.proc
-        sentinel = getattr(proc, "sentinel", None)
-        if sentinel is not None and not wait([sentinel], KILL_GRACE):
-            _terminate(proc, signal.SIGKILL)
-        proc.join()
-        _release([parts.task_q, parts.report_q, parts.cancel_r, parts.cancel_w])
-
-
 class ProcessBackend:
     def __init__(self, config: BackendConfig) -> None:
         self._n = config.workers
@@ -170,12 +144,12 @@ class ProcessBackend:
             # Every process is started before any is wired to the pump: a start that fails
             # (as the stdlib pool's constructor does) raises with no worker left behind; the
             # ones already started are stopped and joined through the Process API itself.
-            launched: list[_Launched] = []
+            launched: list[Launched] = []
             try:
                 for _ in range(self._n):
                     launched.append(self._launch(len(launched)))
             except BaseException as exc:  # noqa: BLE001
-                _abandon(launched)
+                abandon(launched)
                 done.set_exception(exc)
                 return
             try:
@@ -183,7 +157,7 @@ class ProcessBackend:
                     self._wire(parts)
                 done.set_result(None)
             except BaseException as exc:  # noqa: BLE001 - shutdown(kill) stops the wired ones
-                _abandon(launched[len(self._workers):])
+                abandon(launched[len(self._workers):])
                 done.set_exception(exc)
 
         self._pump.call_soon(spawn_all)
@@ -269,7 +243,7 @@ class ProcessBackend:
         self._pump.stop()
         self._reporters.close()
         for fd in self._pidfds:  # not before: the loop above may still have waited on them
-            _close_fd(fd)
+            close_fd(fd)
         self._pidfds.clear()
 
     def size(self) -> int:
@@ -282,70 +256,22 @@ class ProcessBackend:
     def _spawn(self) -> _Worker:
         return self._wire(self._launch(len(self._workers)))
 
-    def _launch(self, index: int) -> _Launched:
-        """Start one worker process (its queues and cancel pipe first); not yet watched."""
-        ctx: Any = self._ctx  # typeshed's BaseContext lacks Process; Queue privates below
-        made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
-        try:
-            _check_fd_headroom()
-            task_q = ctx.Queue()
-            made.append(task_q)
-            report_q = ctx.Queue()
-            made.append(report_q)
-            # Withdrawals of prefetched jobs: a pipe, so a send is in the worker's reach at
-            # once (a Queue's feeder thread could deliver it after the job has started).
-            # A pipe is the same whatever the start method (BaseContext.Pipe is this call).
-            cancel_r, cancel_w = Pipe(duplex=False)
-            made += [cancel_r, cancel_w]
-            proc = ctx.Process(
-                target=worker_main,
-                args=(task_q, report_q, self._flush_interval, self._log_level,
-                      self._capture_print, cancel_r, self._initializer, self._initargs,
-                      self._max_tasks, os.getpid(), self._redirect_stderr),
-                name="fanin-worker",
-                daemon=True,
-            )
-            proc.start()
-        except BaseException as exc:
-            _release(made)
-            if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
-                _note(exc, f"(fanin: cannot start worker {index + 1} of {self._n}; "
-                           f"the limit on open files is {_fd_limit()})")
-            raise
-        return _Launched(proc, task_q, report_q, cancel_r, cancel_w)
+    def _launch(self, index: int) -> Launched:
+        return launch(self._ctx, index, self._n, (
+            self._flush_interval, self._log_level, self._capture_print, self._initializer,
+            self._initargs, self._max_tasks, os.getpid(), self._redirect_stderr))
 
-    def _wire(self, launched: _Launched) -> _Worker:
+    def _wire(self, launched: Launched) -> _Worker:
         """Keep only our ends of a started worker's queues and watch it from the pump."""
-        proc, task_q, report_q, cancel_r, cancel_w = launched
-        # Keep only our ends: EOF on a dead worker's report queue, EPIPE on its task queue.
-        report_q._writer.close()
-        task_q._reader.close()
-        task_q._ignore_epipe = True
-        cancel_r.close()
+        proc, task_q, report_q, cancel_w = keep_our_ends(launched)
         w = _Worker(proc, task_q, report_q, cancel_w)
-        w.sentinel = self._death_fd(proc)
+        w.sentinel, is_pidfd = death_fd(self._ctx, proc)
+        if is_pidfd:
+            self._pidfds.append(w.sentinel)
         self._workers.append(w)
         self._pump.watch(report_q, lambda msg: self._on_message(w, msg))
         self._pump.watch_sentinel(w.sentinel, lambda: self._on_exit(w))
         return w
-
-    def _death_fd(self, proc: Any) -> int:
-        """What becomes readable when the worker itself exits.
-
-        Under forkserver, ``proc.sentinel`` is the fork server's status socket for that
-        child: it also reads EOF when the *server* dies, which would pass for the death of
-        every worker while they all still run. A pidfd (Linux 5.3+) watches the worker's
-        own pid instead; elsewhere the sentinel is the child's own pipe and is exact.
-        """
-        pidfd_open = getattr(os, "pidfd_open", None)
-        if pidfd_open is None or self._ctx.get_start_method() != "forkserver":
-            return int(proc.sentinel)
-        try:
-            fd = int(pidfd_open(proc.pid))
-        except OSError:  # an older kernel, or it is gone already (the sentinel says so)
-            return int(proc.sentinel)
-        self._pidfds.append(fd)
-        return fd
 
     def _enqueue(self, job: _Job) -> None:
         if self._closing:
@@ -389,7 +315,7 @@ class ProcessBackend:
                     payload = pickle.dumps((job.fn, job.item), protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception as exc:  # noqa: BLE001
                     # The pickling error itself, as the stdlib executor raises it, with advice.
-                    _note(exc, f"(fanin: cannot send task {job.task_id!r} ({job.description!r}) "
+                    note(exc, f"(fanin: cannot send task {job.task_id!r} ({job.description!r}) "
                                "to a worker process; use a module-level function and "
                                "picklable arguments, or the thread backend)")
                     self._forward(Verdict((job.task_id,), FAILED, f"{type(exc).__name__}: {exc}"))
@@ -580,7 +506,7 @@ class ProcessBackend:
         w.reaped.set()
         if w.sentinel in self._pidfds and not self._closing:
             self._pidfds.remove(w.sentinel)
-            _close_fd(w.sentinel)
+            close_fd(w.sentinel)
         if started:
             self._deaths += 1
             code = w.proc.exitcode
@@ -700,63 +626,7 @@ def _cancel(fut: Future[Any]) -> None:
         fut.set_exception(TaskCancelled("cancelled before it started"))
 
 
-SPAWN_FDS = 12  # fds a worker start needs at its peak (queues, cancel pipe, start pipes)
-
-
-def _check_fd_headroom() -> None:
-    """Fail a worker start that would run out of fds *before* it begins: under ``fork``,
-    the stdlib leaks a pipe when it runs out between the two it opens (issue 15, item 13)."""
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        used = len(os.listdir("/proc/self/fd"))  # Linux; elsewhere we just try
-    except (ImportError, OSError, ValueError):
-        return
-    if soft != resource.RLIM_INFINITY and used + SPAWN_FDS > soft:
-        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
-
-
-def _fd_limit() -> str:
-    try:
-        import resource
-
-        return str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    except (ImportError, OSError, ValueError):
-        return "unknown"
-
-
-def _note(exc: BaseException, text: str) -> None:
-    add_note = getattr(exc, "add_note", None)  # Python 3.11+
-    if add_note is not None:
-        add_note(text)
-
-
-def _close_fd(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
 def _stop(w: _Worker, sig: int = signal.SIGTERM) -> None:
     """The hub stops ``w``: marked first, so its death reads as "stopped by the hub"."""
     w.stopped_by_hub = True
-    _terminate(w.proc, sig)
-
-
-def _terminate(proc: Any, sig: int = signal.SIGTERM) -> None:
-    """Signal the worker's whole process group (it leads one: see ``child.worker_main``), so
-    programs its job started go too; a stopped group is continued so it can act on it."""
-    pid = getattr(proc, "pid", None)
-    if pid is None:
-        return
-    send: Callable[[int, int], None]
-    for send in (os.killpg, os.kill):
-        try:
-            send(pid, sig)
-            if sig != signal.SIGKILL:
-                send(pid, signal.SIGCONT)
-            return
-        except OSError:  # no such group (not started as a leader yet): the process itself
-            continue
+    terminate(w.proc, sig)
