@@ -213,3 +213,33 @@ def test_a_view_that_fails_to_draw_is_stopped_before_it_is_dropped():
         warnings.simplefilter("always")
         rt._guard(lambda: view.draw(None, [], False))
     assert calls == ["stop"] and type(rt.view) is OffView and rt.failed is not None
+
+
+def test_plain_view_quiet_short_says_nothing_for_a_short_run_and_catches_up_on_a_long_one():
+    """The stdlib drop-ins' plain mode: a swapped import adds no output to a quick pool (CPython's
+    test_interpreter_shutdown checks a 1 s job leaves stderr empty); a run past ``every`` seconds
+    shows the lines it held back and then goes on as usual."""
+    import io
+
+    from fanin._display.plain import PlainView
+    from fanin._ingest.state import ProgressState
+    from fanin._wire import LogRecord, Report
+
+    now = [0.0]
+    for seconds, expect_lines in ((1.0, False), (6.0, True)):
+        out = io.StringIO()
+        view = PlainView(out, every=5.0, clock=lambda: now[0], quiet_short=True)
+        now[0] = 0.0
+        view.start()
+        st = ProgressState(clock=lambda: now[0])
+        st.apply(Report("a", 1, 3, 10, "job", "running", None, 1))
+        view.draw(st.snapshot(), [LogRecord(None, 1, "w", "PRINT", "from the job")], False)
+        assert out.getvalue() == "[w] from the job\n"  # worker output is never held back
+        st.apply(Report("a", 2, 10, 10, "job", "done", None, 1))
+        view.on_event("status", st.tasks["a"])
+        now[0] = seconds
+        view.draw(st.snapshot(), [], True)
+        rest = out.getvalue()[len("[w] from the job\n"):]
+        assert bool(rest) is expect_lines, rest
+        if expect_lines:
+            assert "done" in rest and "1 done" in rest

@@ -46,7 +46,7 @@ def resolve_mode(mode: ProgressMode, file: IO[str] | None) -> ProgressMode:
 def choose_view(mode: ProgressMode, file: IO[str] | None, *, log_every: float = 5.0,
                 clock: Callable[[], float] = time.monotonic, title: str | None = None,
                 stall_after: float = 30.0, overall: bool = True,
-                transient: bool = False) -> View:
+                transient: bool = False, quiet_short: bool = False) -> View:
     """``auto``: Rich on a terminal (or in Jupyter with ipywidgets), plain lines otherwise."""
     file = file if file is not None else sys.stderr
     if file is None:  # the process was started with stderr closed
@@ -55,7 +55,8 @@ def choose_view(mode: ProgressMode, file: IO[str] | None, *, log_every: float = 
     if mode == "off":
         return OffView()
     if mode == "plain":
-        return PlainView(file, every=log_every, clock=clock, overall=overall)
+        return PlainView(file, every=log_every, clock=clock, overall=overall,
+                         quiet_short=quiet_short)
     if draws_itself(file):
         from .ansiview import AnsiView
 

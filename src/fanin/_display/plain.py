@@ -21,11 +21,15 @@ class PlainView:
     """Readable lines with no escape codes, for CI logs and pipes.
 
     At most one status line per running task every ``every`` seconds, one line when a
-    task ends, and worker log lines as they come.
+    task ends, and worker log lines as they come. With ``quiet_short`` (the stdlib
+    drop-ins: a swapped import must not add output to a script's quick pool), nothing but
+    worker output until the run has lasted ``every`` seconds; a longer run then shows the
+    lines it held back and goes on as usual.
     """
 
     def __init__(self, file: IO[str] | None = None, every: float = 5.0, max_tasks: int = 10,
-                 clock: Any = time.monotonic, overall: bool = True) -> None:
+                 clock: Any = time.monotonic, overall: bool = True,
+                 quiet_short: bool = False) -> None:
         self.file = file if file is not None else sys.stderr
         self.overall = overall  # False: no overall line (fanin.track)
         self.every = every
@@ -33,9 +37,13 @@ class PlainView:
         self.clock = clock
         self.ended: deque[str] = deque()
         self._last_status = -float("inf")
+        self._quiet_until = -float("inf")
+        self.quiet_short = quiet_short
 
     def start(self) -> None:
         self._last_status = self.clock()
+        if self.quiet_short:
+            self._quiet_until = self._last_status + self.every
 
     def max_rows(self) -> int:
         return self.max_tasks
@@ -54,9 +62,14 @@ class PlainView:
                 continue
             level = "" if level == "PRINT" else f"{level} "
             out.append(f"{level}[{record.worker}] {record.text}")
+        now = self.clock()
+        if now < self._quiet_until:  # a short run so far: only what workers wrote
+            if out:
+                self.file.write("\n".join(out) + "\n")
+                self.file.flush()
+            return
         while self.ended:
             out.append(self.ended.popleft())
-        now = self.clock()
         if final and not out and not any(snap.counts.values()):
             return  # a run that never had a task leaves no line in the log
         if final or now - self._last_status >= self.every:

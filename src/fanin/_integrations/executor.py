@@ -49,6 +49,7 @@ class _HubExecutor(Executor):
     def __init__(self, backend: str, max_workers: int | None, hub_kwargs: dict[str, Any],
                  worker_options: dict[str, Any] | None = None) -> None:
         hub_kwargs.setdefault("summary", False)  # a drop-in adds bars, not a report
+        hub_kwargs.setdefault("quiet_short", True)  # and no lines in a log for a quick pool
         self._hub = Hub(backend, max_workers, worker_options=worker_options, **hub_kwargs)
         self._lock = threading.Lock()
         self._shut = False

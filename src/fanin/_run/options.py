@@ -94,6 +94,8 @@ class HubOptions:
     overall: bool  # the overall bar and the task-count line
     transient: bool  # remove the bars at the end
     leave: bool = False  # internal (fanin.track): the loop's own bar stays after it ends
+    # internal (stdlib drop-ins): plain mode says nothing for a run shorter than log_every
+    quiet_short: bool = False
 
     @classmethod
     def build(
@@ -125,6 +127,7 @@ class HubOptions:
         overall: bool = True,
         transient: bool = False,
         leave: bool = False,
+        quiet_short: bool = False,
     ) -> HubOptions:
         require(backend)
         if disable:
@@ -174,6 +177,7 @@ class HubOptions:
             overall=bool(overall),
             transient=bool(transient),
             leave=bool(leave),
+            quiet_short=bool(quiet_short),
         )
 
 

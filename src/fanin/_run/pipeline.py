@@ -89,6 +89,7 @@ class Pipeline:
             return
         title = o.title() if callable(o.title) else o.title
         view = o.view or choose_view(o.progress, o.file, log_every=o.log_every, clock=o.clock,
+                                     quiet_short=o.quiet_short,
                                      title=title, stall_after=o.stall_after,
                                      overall=o.overall, transient=o.transient)
         self.mode = mode_of(view)
