@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 
@@ -16,15 +17,17 @@ _HUB_THREADS = ("fanin-collector", "fanin-render", "fanin-pump", "fanin-worker",
 
 def _live_children() -> set[int]:
     out = set()
-    for p in psutil.Process().children(recursive=False):
+    for p in psutil.Process().children(recursive=True):
         try:
             if p.status() == psutil.STATUS_ZOMBIE:
                 continue
             cmd = " ".join(p.cmdline())
         except psutil.Error:
             continue
-        if "forkserver" in cmd or "resource_tracker" in cmd:
-            continue  # multiprocessing's long-lived helpers
+        # multiprocessing's long-lived helpers; the workers a fork server forked share its
+        # command line, so only the server itself (our child) is skipped.
+        if "resource_tracker" in cmd or ("forkserver" in cmd and p.ppid() == os.getpid()):
+            continue
         out.add(p.pid)
     return out
 
