@@ -16,7 +16,7 @@ ROOT = Path(fanin.__file__).resolve().parent
 # Lowest first. A module may import its own layer's modules and any lower layer's, never a
 # higher one; the display and the backends share a rank and must not import each other.
 LAYERS: list[tuple[str, ...]] = [
-    ("_wire", "_errors", "_text", "_threads"),
+    ("_wire", "_errors", "_died", "_text", "_threads"),
     ("_worker",),
     ("_ingest",),
     ("_display", "_backends"),

@@ -17,7 +17,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._errors import FaninError, FaninWarning, RemoteTraceback, SchedulerLost, TaskCancelled, WorkerDied
+    from ._died import WorkerDied
+    from ._errors import FaninError, FaninWarning, RemoteTraceback, SchedulerLost, TaskCancelled
     from ._ingest.state import Snapshot, TaskView
     from ._integrations.executor import ProcessPoolExecutor, ProgressExecutor, ThreadPoolExecutor
     from ._integrations.maps import process_map, thread_map
@@ -44,7 +45,7 @@ _EXPORTS = {
     "TaskCancelled": "._errors",
     "TaskView": "._ingest.state",
     "ThreadPoolExecutor": "._integrations.executor",
-    "WorkerDied": "._errors",
+    "WorkerDied": "._died",
     "current": "._worker.current",
     "process_map": "._integrations.maps",
     "thread_map": "._integrations.maps",

@@ -8,7 +8,6 @@ intermediate message only costs an intermediate frame, never correctness.
 Runs in: every process (workers build records, the main process reads them).
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

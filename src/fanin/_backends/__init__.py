@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from .base import FAIL_FAST, Backend, BackendConfig, JobSpec, Statistics
 
@@ -10,7 +10,7 @@ BackendName = Literal["thread", "process", "dask"]
 BACKENDS: tuple[BackendName, ...] = ("thread", "process", "dask")
 
 __all__ = ["BACKENDS", "FAIL_FAST", "Backend", "BackendConfig", "BackendName", "JobSpec", "Statistics",
-           "create_backend", "require"]
+           "create_backend", "require", "start_context"]
 
 
 def require(name: str) -> None:
@@ -25,6 +25,18 @@ def require(name: str) -> None:
                 "backend='dask' needs Dask's distributed scheduler, which is not importable "
                 f"({exc}); install it with: pip install 'fanin[dask]'"
             ) from exc
+
+
+def start_context(name: str) -> Any:
+    """The multiprocessing context a ``name`` hub gets when none was chosen: fixed at
+    ``Hub(...)`` for the process backend (its fork server warms up at start); None for the
+    others, which resolve it only if a reporter for the user's own processes is asked for
+    (``_backends/context.py``: a fork server context costs ~7 ms of imports)."""
+    if name != "process":
+        return None
+    from .context import default_context
+
+    return default_context()
 
 
 def create_backend(name: str, config: BackendConfig) -> Backend:

@@ -12,19 +12,19 @@ hands a freed worker the group's next job (a round trip through the caller would
 race).
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from .._worker.reporter import Reporter
 
 
-@dataclass(frozen=True, slots=True)
-class JobSpec:
-    """One job: ``fn(item, reporter)`` under task ``task_id``, as part of call ``group``."""
+class JobSpec(NamedTuple):
+    """One job: ``fn(item, reporter)`` under task ``task_id``, as part of call ``group``.
+
+    A NamedTuple, not a dataclass: ``dataclasses`` imports ``inspect``, ~5 ms that every
+    hub's start would pay (issue 13)."""
 
     fn: Callable[[Any, Reporter], Any]
     item: Any
@@ -50,19 +50,25 @@ class Statistics(NamedTuple):
     queued: int  # jobs waiting for a worker
 
 
-@dataclass
 class BackendConfig:
     """What every backend is built from (see ``create_backend``)."""
 
-    workers: int
-    forward: Callable[[object], None]  # the hub's inbox put: where Verdicts and reports go
-    flush_interval: float
-    mp_context: Any = None  # multiprocessing context (thread/process backends)
-    address: str | None = None  # Dask scheduler, or None for a LocalCluster of our own
-    log_level: int | None = None  # process workers: root level when logs are routed
-    capture_print: bool = False  # process workers: route print() too
-    redirect_stderr: bool = False  # process workers: sys.stderr above the bars too (Rich draws)
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("workers", "forward", "flush_interval", "mp_context", "address", "log_level",
+                 "capture_print", "redirect_stderr", "extra")
+
+    def __init__(self, workers: int, forward: Callable[[object], None], flush_interval: float,
+                 mp_context: Any = None, address: str | None = None, log_level: int | None = None,
+                 capture_print: bool = False, redirect_stderr: bool = False,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.workers = workers
+        self.forward = forward  # the hub's inbox put: where Verdicts and reports go
+        self.flush_interval = flush_interval
+        self.mp_context = mp_context  # multiprocessing context (thread/process backends)
+        self.address = address  # Dask scheduler, or None for a LocalCluster of our own
+        self.log_level = log_level  # process workers: root level when logs are routed
+        self.capture_print = capture_print  # process workers: route print() too
+        self.redirect_stderr = redirect_stderr  # process workers: sys.stderr above the bars
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
 
 class Backend(Protocol):

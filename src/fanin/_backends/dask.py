@@ -52,14 +52,14 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
 from typing import Any
 
 import distributed
 from distributed import Client, KilledWorker, LocalCluster
 from distributed.protocol.pickle import dumps
 
-from .._errors import FaninError, RemoteTraceback, SchedulerLost, WorkerDied
+from .._died import WorkerDied
+from .._errors import FaninError, RemoteTraceback, SchedulerLost
 from .._wire import CANCELLED, FAILED, Report, Verdict
 from .._worker.flusher import FLUSHER
 from .._worker.reporter import Reporter
@@ -112,13 +112,15 @@ class _Direct:
         self.put = put
 
 
-@dataclass
 class _Job:
-    task: str
-    dfut: Any  # distributed.Future
-    future: Future[Any]
-    group: int = 0
-    cancel_reason: str | None = None
+    __slots__ = ("task", "dfut", "future", "group", "cancel_reason")
+
+    def __init__(self, task: str, dfut: Any, future: Future[Any], group: int = 0) -> None:
+        self.task = task
+        self.dfut = dfut  # distributed.Future
+        self.future = future
+        self.group = group
+        self.cancel_reason: str | None = None
 
 
 _STOP = object()

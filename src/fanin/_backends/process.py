@@ -30,11 +30,11 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
-from .._errors import FaninWarning, RemoteTraceback, TaskCancelled, WorkerDied
+from .._died import WorkerDied
+from .._errors import FaninWarning, RemoteTraceback, TaskCancelled
 from .._ingest.pump import Pump, Undecodable
 from .._wire import (
     CANCELLED,
@@ -70,42 +70,58 @@ SPAWN_RETRY_MAX = 5.0
 SPAWN_GIVE_UP = 5.0  # seconds with no worker at all before queued jobs fail
 
 
-@dataclass
 class _Job:
-    id: int
-    fn: Callable[..., Any]
-    item: Any
-    task_id: str
-    description: str
-    future: Future[Any]
-    total: float | None = None
-    attempt: int = 0
-    started: bool = False  # its worker took it (JobStarted): else it never ran, requeue it
-    claimed: bool = False  # its future was moved to RUNNING
-    requeues: int = 0  # times put back after its worker died before starting it
-    group: int = 0  # the call (map, executor, ...) it belongs to
-    fail_fast: bool = False  # its failure stops its group at once
-    abandoned: bool = False  # settled as cancelled while prefetched; its result is ignored
-    sent_at: float = 0.0  # monotonic time it was sent to a worker
-    final: Report | None = None  # its final report, held until its result arrives
+    """One submitted job, from ``submit`` until its future settles. (Plain classes here:
+    ``dataclasses`` would cost a process hub's start ~5 ms of imports, issue 13.)"""
+
+    __slots__ = ("id", "fn", "item", "task_id", "description", "future", "total", "attempt",
+                 "started", "claimed", "requeues", "group", "fail_fast", "abandoned", "sent_at",
+                 "final")
+
+    def __init__(self, id: int, fn: Callable[..., Any], item: Any, task_id: str,
+                 description: str, future: Future[Any], total: float | None = None,
+                 attempt: int = 0, group: int = 0, fail_fast: bool = False) -> None:
+        self.id = id
+        self.fn = fn
+        self.item = item
+        self.task_id = task_id
+        self.description = description
+        self.future = future
+        self.total = total
+        self.attempt = attempt
+        self.started = False  # its worker took it (JobStarted): else it never ran, requeue it
+        self.claimed = False  # its future was moved to RUNNING
+        self.requeues = 0  # times put back after its worker died before starting it
+        self.group = group  # the call (map, executor, ...) it belongs to
+        self.fail_fast = fail_fast  # its failure stops its group at once
+        self.abandoned = False  # settled as cancelled while prefetched; its result is ignored
+        self.sent_at = 0.0  # monotonic time it was sent to a worker
+        self.final: Report | None = None  # its final report, held until its result arrives
 
 
-@dataclass
 class _Worker:
-    proc: Any
-    task_q: Any
-    report_q: Any
-    cancel_w: Any
-    inflight: dict[int, _Job] = field(default_factory=dict)
-    by_task: dict[str, _Job] = field(default_factory=dict)
-    dead: bool = False
-    reaped: threading.Event = field(default_factory=threading.Event)
-    last_done: float = 0.0  # monotonic time of its last result
-    between: bool = False  # it just sent a result: its oldest (prefetched) job may not have started
-    sent: int = 0  # jobs sent to it (it retires after max_tasks_per_child of them)
-    stopped_by_hub: bool = False  # the hub signalled it: its death is a cancellation
-    sentinel: int = -1  # readable once the worker has exited (see ProcessBackend._death_fd)
-    incoming: ResultFollows | None = None  # a large result announced and not yet read
+    """One worker process as the scheduler sees it."""
+
+    __slots__ = ("proc", "task_q", "report_q", "cancel_w", "inflight", "by_task", "dead",
+                 "reaped", "last_done", "between", "sent", "stopped_by_hub", "sentinel",
+                 "incoming")
+
+    def __init__(self, proc: Any, task_q: Any, report_q: Any, cancel_w: Any) -> None:
+        self.proc = proc
+        self.task_q = task_q
+        self.report_q = report_q
+        self.cancel_w = cancel_w
+        self.inflight: dict[int, _Job] = {}
+        self.by_task: dict[str, _Job] = {}
+        self.dead = False
+        self.reaped = threading.Event()
+        self.last_done = 0.0  # monotonic time of its last result
+        # it just sent a result: its oldest (prefetched) job may not have started
+        self.between = False
+        self.sent = 0  # jobs sent to it (it retires after max_tasks_per_child of them)
+        self.stopped_by_hub = False  # the hub signalled it: its death is a cancellation
+        self.sentinel = -1  # readable once the worker has exited (see ProcessBackend._death_fd)
+        self.incoming: ResultFollows | None = None  # a large result announced and not yet read
 
 
 class ProcessBackend:

@@ -27,6 +27,10 @@ class QueueReporters:
         self._channels: list[HubChannel] = []
 
     def reporter(self, task_id: str, description: str, total: float | None) -> Reporter:
+        if self._ctx is None:  # a thread hub's first reporter for processes of the user's
+            from .context import default_context
+
+            self._ctx = default_context()
         q = self._ctx.Queue()
         channel = HubChannel(q, self._forward)
         self._channels.append(channel)

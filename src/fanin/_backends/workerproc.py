@@ -6,7 +6,6 @@ about jobs; ``process.py`` schedules, this module owns the OS side of a worker (
 process groups, pidfds), where the leaks and hangs of issue 15 were.
 """
 
-from __future__ import annotations
 
 import errno
 import os

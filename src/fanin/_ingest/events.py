@@ -12,7 +12,6 @@ Records (``type`` field): ``start``, ``done``, ``failed``, ``cancelled`` (task l
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import stat
@@ -120,6 +119,8 @@ class EventsWriter:
                     self._write(_snapshot_record(snap, "snapshot"))
 
     def _write(self, record: dict[str, Any]) -> None:
+        import json  # here: only a hub with an events file pays its import (issue 13)
+
         try:
             self._file.write(json.dumps(record, default=str) + "\n")
             self._file.flush()

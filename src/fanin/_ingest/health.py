@@ -10,7 +10,6 @@ run shorter than that never samples at all, and the readings come from ``procsta
 Each sample is one read per worker and one of the system counters.
 """
 
-from __future__ import annotations
 
 import os
 import threading

@@ -17,7 +17,6 @@ result, costs the others nothing: they are served between its reads (at most
 from the selector only (epoll), so file descriptors above 1024 work.
 """
 
-from __future__ import annotations
 
 import functools
 import heapq

@@ -17,12 +17,10 @@ row, a status count or a summary line of its own; its progress adds to its paren
 is the one bar the user sees. The parent ends when the front end settles it.
 """
 
-from __future__ import annotations
 
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .._text import sanitize
@@ -36,42 +34,61 @@ KEEP_DONE = 1_000  # done tasks listed by hub.tasks(); older ones fold into the 
 SAMPLES = 64  # rate samples kept per running task
 
 
-@dataclass(slots=True)
 class TaskState:
-    id: str
-    description: str
-    total: float | None = None
-    completed: float = 0
-    status: str = QUEUED
-    seq: int = 0
-    attempt: int = 0
-    created: float = 0.0
-    started: float | None = None
-    ended: float | None = None
-    error: str | None = None
-    pid: int | None = None
-    last_change: float = 0.0
-    raw_description: str = ""
-    samples: deque[tuple[float, float]] | None = None  # made at the first change, dropped at the end
-    parent: TaskState | None = None  # a part (e.g. a chunk of a map) adds to its parent
-    under: TaskState | None = None  # a sub-task: its own row, drawn indented under this one
-    depth: int = 0  # nesting level of ``under``
-    kids: dict[str, TaskState] = field(default_factory=dict)  # sub-tasks (``under`` is self)
-    counted: bool = True  # adds to the overall count and total (False: part of under's total)
-    leave: bool = False  # stays on screen after it ends (top level only)
-    note: str = ""
-    unit: str = ""
-    scale: int = 0
+    """One task as the collector keeps it (mutable; only the collector writes it).
+
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect`` (~5 ms), and every
+    hub pays its import before the first frame (issue 13)."""
+
+    __slots__ = ("id", "description", "total", "completed", "status", "seq", "attempt",
+                 "created", "started", "ended", "error", "pid", "last_change", "raw_description",
+                 "samples", "parent", "under", "depth", "kids", "counted", "leave", "note",
+                 "unit", "scale")
+
+    def __init__(self, id: str, description: str, total: float | None = None, *,
+                 created: float = 0.0, last_change: float = 0.0, raw_description: str = "",
+                 leave: bool = False) -> None:
+        self.id = id
+        self.description = description
+        self.total = total
+        self.completed: float = 0
+        self.status = QUEUED
+        self.seq = 0
+        self.attempt = 0
+        self.created = created
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.error: str | None = None
+        self.pid: int | None = None
+        self.last_change = last_change
+        self.raw_description = raw_description
+        # made at the first change, dropped at the end
+        self.samples: deque[tuple[float, float]] | None = None
+        self.parent: TaskState | None = None  # a part (e.g. a chunk of a map) adds to its parent
+        self.under: TaskState | None = None  # a sub-task: its own row, drawn indented under this one
+        self.depth = 0  # nesting level of ``under``
+        self.kids: dict[str, TaskState] = {}  # sub-tasks (``under`` is self)
+        self.counted = True  # adds to the overall count and total (False: part of under's total)
+        self.leave = leave  # stays on screen after it ends (top level only)
+        self.note = ""
+        self.unit = ""
+        self.scale = 0
+
+    def __repr__(self) -> str:
+        return (f"TaskState(id={self.id!r}, description={self.description!r}, "
+                f"status={self.status!r}, completed={self.completed!r}, total={self.total!r})")
 
 
-@dataclass(slots=True)
 class _FoldedKids:
     """What a task's folded sub-tasks still add to the overall numbers."""
 
-    counted: bool
-    completed: float = 0.0
-    known: float = 0.0  # sum of their known totals
-    unknown: int = 0  # how many had no total
+    __slots__ = ("counted", "completed", "known", "unknown")
+
+    def __init__(self, counted: bool) -> None:
+        self.counted = counted
+        self.completed = 0.0
+        self.known = 0.0  # sum of their known totals
+        self.unknown = 0  # how many had no total
 
 
 class TaskView(NamedTuple):

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any
 
 from .._backends import Backend
+from .._backends.context import default_context
 from .._backends.warmup import warm_up
 from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
 from .above import Above
@@ -97,8 +98,11 @@ class Hub(Reads, Calls):
 
     def __getattr__(self, name: str) -> Any:
         # The options read back as attributes (hub.workers, hub.mp_context, hub.refresh, ...).
-        if name in HubOptions.__dataclass_fields__ and name not in ("view", "clock"):
-            return getattr(self._options, name)
+        if name in HubOptions._fields and name not in ("view", "clock"):
+            value = getattr(self._options, name)
+            if name == "mp_context" and value is None:
+                return default_context()  # a thread or Dask hub's: resolved when asked for
+            return value
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- lifecycle ------------------------------------------------------------------------

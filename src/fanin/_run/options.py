@@ -3,18 +3,16 @@
 Runs in: the caller.
 """
 
-from __future__ import annotations
 
 import multiprocessing
 import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from multiprocessing.context import BaseContext
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, NamedTuple
 
-from .._backends import BackendName, require
+from .._backends import BackendName, require, start_context
 from .._display.choose import MODES, ProgressMode
 from .._display.render import View
 from .._errors import FaninWarning
@@ -22,30 +20,6 @@ from .._worker.flusher import DEFAULT_FLUSH_INTERVAL
 
 OnError = Literal["raise", "collect"]
 START_METHODS = ("fork", "spawn", "forkserver")
-
-
-def default_context() -> BaseContext:
-    """``forkserver`` where the platform has it (as Python 3.14 chose on POSIX), else the
-    platform's default. A hub runs threads (collector, renderer, pump) before it starts
-    worker processes; ``fork`` would copy a lock another thread holds at that moment into
-    the child, locked for good (Python 3.12+ warns about exactly this). ``fork`` stays
-    available: ``start_method="fork"``.
-
-    A program that chose another method than the platform's default with
-    ``multiprocessing.set_start_method`` gets that one, as the stdlib's pools give it. (The
-    platform's own default cannot be told from a choice: any ``get_context()`` call fixes
-    it, and the stdlib makes such calls; that one stays forkserver.)"""
-    chosen = multiprocessing.get_start_method(allow_none=True)
-    if chosen is not None and chosen != multiprocessing.get_all_start_methods()[0]:
-        return multiprocessing.get_context()  # its fork server's preload list is the program's
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        # The fork server imports the worker loop once; each worker is then a bare fork of
-        # it (measured: a second 2-worker pool starts in 28 ms, against 58 ms with fork and
-        # 184 ms when every worker imports fanin itself).
-        ctx.set_forkserver_preload(["fanin._backends.child"])
-        return ctx
-    return multiprocessing.get_context()
 
 
 def positive_number(name: str, value: object) -> float:
@@ -67,14 +41,15 @@ def check_on_error(on_error: object) -> OnError:
     return on_error
 
 
-@dataclass(frozen=True)
-class HubOptions:
+class HubOptions(NamedTuple):
+    """Every option of a hub, checked once (a NamedTuple: no ``dataclasses`` import, issue 13)."""
+
     backend: BackendName
     workers: int
     progress: ProgressMode
     refresh: float  # Hz, a ceiling
     flush_interval: float  # seconds between a worker's messages
-    mp_context: BaseContext
+    mp_context: BaseContext | None  # None: the default, resolved on first use (thread, dask)
     file: IO[str] | None
     title: str | Callable[[], str] | None  # a callable: evaluated when the display starts
     log_every: float  # seconds, plain mode
@@ -128,7 +103,7 @@ class HubOptions:
         transient: bool = False,
         leave: bool = False,
         quiet_short: bool = False,
-    ) -> HubOptions:
+    ) -> "HubOptions":
         require(backend)
         if disable:
             progress = "off"
@@ -137,8 +112,10 @@ class HubOptions:
         if progress not in MODES:
             raise ValueError(f"progress must be one of {MODES}, got {progress!r}")
         progress = progress_from_env(progress)
+        context: BaseContext | None
         if start_method is None:
-            context = default_context()
+            # A thread or Dask hub resolves it on first use (see _backends/context.py).
+            context = start_context(backend)
         elif isinstance(start_method, str) and start_method in START_METHODS:
             context = multiprocessing.get_context(start_method)
             if start_method == "forkserver":

@@ -4,7 +4,6 @@ A mixin of :class:`fanin.Hub`, kept apart so the hub itself is lifecycle and ass
 of it reads what the pipeline and the backend already know; nothing here changes state.
 """
 
-from __future__ import annotations
 
 import threading
 from typing import NamedTuple
