@@ -8,6 +8,7 @@ fork server context imports multiprocessing's connections, ~7 ms a thread hub ne
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from multiprocessing.context import BaseContext
 
 
@@ -21,10 +22,17 @@ def default_context() -> BaseContext:
     A program that chose another method than the platform's default with
     ``multiprocessing.set_start_method`` gets that one, as the stdlib's pools give it. (The
     platform's own default cannot be told from a choice: any ``get_context()`` call fixes
-    it, and the stdlib makes such calls; that one stays forkserver.)"""
+    it, and the stdlib makes such calls; that one stays forkserver.) ``start_method=
+    "forkserver"`` always gets multiprocessing's own server, a fresh interpreter."""
     chosen = multiprocessing.get_start_method(allow_none=True)
     if chosen is not None and chosen != multiprocessing.get_all_start_methods()[0]:
         return multiprocessing.get_context()  # its fork server's preload list is the program's
+    if sys.platform == "linux":
+        # A forkserver context whose server is, when the hub starts single-threaded, a fork
+        # of this process instead of a new interpreter (``zygote.py``).
+        from .zygote import CONTEXT
+
+        return CONTEXT
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         # The fork server imports the worker loop once; each worker is then a bare fork of

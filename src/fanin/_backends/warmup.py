@@ -17,27 +17,49 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
-def warm_up(backend: str, mp_context: Any) -> threading.Thread | None:
-    """Start the fork server in the background, if this hub's pool will use one."""
+def warm_up(backend: str, mp_context: Any) -> Callable[[], None]:
+    """Start the fork server, if this hub's pool will use one; returns what ``Hub.close``
+    calls once the pool has stopped (the zygote's release, else nothing).
+
+    fanin's default context (``zygote.CONTEXT``) forks its zygote here, synchronously (a
+    fork takes ~1-3 ms), before the hub starts any thread; when this process is not
+    single-threaded it falls back to multiprocessing's server, started in the background."""
     if backend != "process" or getattr(mp_context, "get_start_method", None) is None:
-        return None
+        return _nothing
     if mp_context.get_start_method() != "forkserver":
-        return None
+        return _nothing
+    zygote = sys.modules.get("fanin._backends.zygote")
+    if zygote is not None and mp_context is zygote.CONTEXT:
+        server = zygote.SERVER
+        if not server.acquire():
+            _in_background(server.ensure_running)
+        return server.release  # type: ignore[no-any-return]
 
     def ensure() -> None:
-        try:
-            from multiprocessing import forkserver
+        from multiprocessing import forkserver
 
-            forkserver.ensure_running()
+        forkserver.ensure_running()
+
+    _in_background(ensure)
+    return _nothing
+
+
+def _nothing() -> None:
+    pass
+
+
+def _in_background(ensure: Callable[[], None]) -> None:
+    def run() -> None:
+        try:
+            ensure()
         except Exception:  # noqa: BLE001 - the pool's own start reports any real failure
             pass
 
-    thread = threading.Thread(target=ensure, name="fanin-warmup", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=run, name="fanin-warmup", daemon=True).start()
 
 
 def _forget_parents_fork_server() -> None:

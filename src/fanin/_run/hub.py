@@ -95,6 +95,7 @@ class Hub(Reads, Calls):
         self._state_name = "new"
         self._above = Above(self._pipeline, lambda: self._state_name == "started")
         self._release_sigterm: Callable[[], None] = _nothing
+        self._release_server: Callable[[], None] = _nothing  # the zygote (see warm_up)
 
     def __getattr__(self, name: str) -> Any:
         # The options read back as attributes (hub.workers, hub.mp_context, hub.refresh, ...).
@@ -121,7 +122,8 @@ class Hub(Reads, Calls):
                 # A cluster somewhere else: connect before any thread starts, so a wrong
                 # address fails here, in a sentence, and the header can show its size.
                 self._ensure_backend()
-            warm_up(self._options.backend, self._options.mp_context)
+            # Before any thread of ours starts: the zygote forks only a single-threaded process.
+            self._release_server = warm_up(self._options.backend, self._options.mp_context)
             self._pipeline.start(lambda: self.worker_pids)
         except BaseException:  # even Ctrl-C half-way: stop what did start
             self.close(kill=True)
@@ -154,6 +156,8 @@ class Hub(Reads, Calls):
             if closing.disarm is not None:
                 closing.disarm()
             self._release_sigterm()
+            release, self._release_server = self._release_server, _nothing
+            release()  # after the pool stopped: its workers no longer need the zygote
         if closing.errors:
             raise closing.errors[0]
 

@@ -1,0 +1,234 @@
+"""A fork server made by forking this process, when it is single-threaded (issue 13).
+
+Runs in: the caller of ``Hub.start``/``Hub.close`` (start and stop), the process backend's
+pump thread (starting workers), and the zygote itself, a child of this process that serves
+fork requests.
+
+Why: fanin's default start method is forkserver, because a hub runs threads (collector,
+renderer, pump) while it starts worker processes, and ``fork`` would copy into a child a
+lock another thread holds at that moment. But multiprocessing's fork server is a new
+Python interpreter that imports the worker loop before it serves its first fork: ~50 ms on
+the benchmark machine before a fresh program's first worker runs, more than the whole
+of a short run's work. When the hub starts, before it starts any thread, this process is
+often single-threaded (checked with the kernel, which sees C threads too: OpenMP, BLAS).
+A fork *then* is as safe as a fork can be, and its child, the zygote, runs
+multiprocessing's own fork server loop: the workers are forked from a single-threaded
+process as before, only without the new interpreter. When the process is not
+single-threaded, or the zygote has gone, multiprocessing's usual fork server starts
+instead, exactly as before.
+
+What changes for the user: a worker starts from this process's state at ``Hub.start``
+(its modules, globals and open files, as under ``fork``) rather than from a fresh import.
+``start_method="forkserver"`` keeps a fresh interpreter. The zygote lives while a hub
+that started it is open (``Hub.close`` stops it, and it exits by itself when this process
+dies: its "alive" pipe closes).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import threading
+import time
+from multiprocessing import forkserver, popen_forkserver, process, reduction, spawn, util
+from multiprocessing.context import ForkServerContext, set_spawning_popen
+from typing import Any
+
+STOP_GRACE = 2.0  # seconds the zygote gets to exit after its last client went, then SIGKILL
+
+
+def single_threaded() -> bool:
+    """This process has one thread, as the kernel counts (Python's count misses C threads)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc (not Linux): never fork a zygote
+        return False
+
+
+class _Server(forkserver.ForkServer):
+    """multiprocessing's fork server client, pointed at a zygote while one is running.
+
+    Everything but the start is the stdlib's: ``connect_to_new_process`` asks whatever
+    server ``_forkserver_pid`` names, and ``ensure_running`` starts multiprocessing's usual
+    server (with our preload) when there is none or it died."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_forkserver_preload(["fanin._backends.child"])
+        self._users = 0  # open hubs that asked for it
+        self._zygote = False  # _forkserver_pid is a zygote of ours (else the stdlib's server)
+
+    def acquire(self) -> bool:
+        """A hub starts: fork a zygote if none runs and this process is single-threaded.
+        True when a server (either kind) is running afterwards."""
+        with self._lock:
+            self._users += 1
+            if self._forkserver_pid is not None and _alive(self._forkserver_pid):
+                return True
+            self._forget()
+            if not single_threaded():
+                return False
+            self._fork_zygote()
+            return True
+
+    def release(self) -> None:
+        """A hub closed: the last one stops the zygote (a stdlib server is left to run, as
+        multiprocessing leaves it)."""
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users or not self._zygote or self._forkserver_pid is None:
+                return
+            pid, alive_w, address = (self._forkserver_pid, self._forkserver_alive_fd,
+                                     self._forkserver_address)
+            self._forkserver_pid = self._forkserver_alive_fd = self._forkserver_address = None
+            self._zygote = False
+        _stop_zygote(pid, alive_w, address)
+
+    def ensure_running(self) -> None:
+        """The stdlib's, after noticing a zygote that died (then its usual server starts)."""
+        with self._lock:
+            if self._zygote and self._forkserver_pid is not None \
+                    and not _alive(self._forkserver_pid):
+                self._forget()
+        super().ensure_running()
+
+    def _forget(self) -> None:
+        if self._forkserver_alive_fd is not None:
+            try:
+                os.close(self._forkserver_alive_fd)
+            except OSError:
+                pass
+        self._forkserver_pid = self._forkserver_alive_fd = self._forkserver_address = None
+        self._zygote = False
+
+    def _fork_zygote(self) -> None:
+        from multiprocessing import connection
+
+        with socket.socket(socket.AF_UNIX) as listener:
+            address = connection.arbitrary_address("AF_UNIX")
+            listener.bind(address)
+            if not util.is_abstract_socket_namespace(address):
+                os.chmod(address, 0o600)
+            listener.listen()
+            # Every client (this process, each worker) holds the write end: when all have
+            # gone, the zygote reads EOF and exits, as multiprocessing's server does.
+            alive_r, alive_w = os.pipe()
+            try:
+                util._flush_std_streams()  # type: ignore[attr-defined]  # else a child repeats them
+                pid = os.fork()
+            except BaseException:
+                os.close(alive_r)
+                os.close(alive_w)
+                raise
+            if pid == 0:
+                _zygote_main(listener.fileno(), alive_r, alive_w)
+            os.close(alive_r)
+        self._forkserver_address = address
+        self._forkserver_alive_fd = alive_w
+        self._forkserver_pid = pid
+        self._zygote = True
+
+    def after_fork_in_child(self) -> None:
+        """In any child forked from this process (the zygote, a worker, a program's own
+        fork): this server is the parent's, not the child's."""
+        self._lock = threading.Lock()
+        self._users = 0
+        self._forget()
+
+
+def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
+    """The zygote: multiprocessing's fork server loop, in a fork of a single-threaded hub."""
+    code = 0
+    try:
+        os.close(alive_w)  # its own copy would keep it alive for ever
+        # The hub's SIGTERM hold is the parent's business; the loop itself ignores SIGINT.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        forkserver.main(listener_fd, alive_r, [])  # nothing to preload: it is all here
+    except SystemExit:
+        pass
+    except BaseException:  # noqa: BLE001 - any failure: the client sees the server gone
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return False
+
+
+def _stop_zygote(pid: int, alive_w: int | None, address: Any) -> None:
+    """Close our end of the alive pipe; the zygote exits once its workers have gone too.
+    A worker that outlives the hub (abandoned) must not keep it: SIGKILL after the grace."""
+    if alive_w is not None:
+        try:
+            os.close(alive_w)
+        except OSError:
+            pass
+    deadline = time.monotonic() + STOP_GRACE
+    try:
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() >= deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.002)
+    except (ChildProcessError, ProcessLookupError):
+        pass
+    if isinstance(address, str) and not util.is_abstract_socket_namespace(address):
+        try:
+            os.unlink(address)
+        except OSError:
+            pass
+
+
+SERVER = _Server()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=SERVER.after_fork_in_child)
+
+
+class _Popen(popen_forkserver.Popen):
+    """``popen_forkserver.Popen`` asking ``SERVER`` instead of multiprocessing's singleton.
+
+    ``_launch`` is the stdlib's, unchanged from 3.10 to 3.13, but for the server it asks."""
+
+    def _launch(self, process_obj: Any) -> None:
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        buf = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            set_spawning_popen(None)
+        self.sentinel, w = SERVER.connect_to_new_process(self._fds)
+        # A duplicate of the data pipe's write end: the child's sentinel of this process.
+        parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class ZygoteProcess(process.BaseProcess):
+    _start_method = "forkserver"
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        return _Popen(process_obj)
+
+
+class ZygoteContext(ForkServerContext):
+    """A forkserver context whose server is ``SERVER`` (a zygote, or the stdlib's kind)."""
+
+    Process = ZygoteProcess  # type: ignore[assignment]
+
+    def set_forkserver_preload(self, module_names: list[str]) -> None:
+        SERVER.set_forkserver_preload(module_names)
+
+
+CONTEXT = ZygoteContext()
