@@ -26,7 +26,8 @@ def _live_children() -> set[int]:
             continue
         # multiprocessing's long-lived helpers; the workers a fork server forked share its
         # command line, so only the server itself (our child) is skipped.
-        if "resource_tracker" in cmd or ("forkserver" in cmd and p.ppid() == os.getpid()):
+        server = "forkserver" in cmd or p.name() == "fanin-zygote"
+        if "resource_tracker" in cmd or (server and p.ppid() == os.getpid()):
             continue
         out.add(p.pid)
     return out

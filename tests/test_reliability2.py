@@ -81,7 +81,8 @@ def live_children():
             continue
         # The fork server and the resource tracker are not workers (and outlive a hub by
         # design); the workers a fork server forked share its command line, so they count.
-        if "resource_tracker" in cmd or ("forkserver" in cmd and p.ppid() == os.getpid()):
+        server = "forkserver" in cmd or p.name() == "fanin-zygote"
+        if "resource_tracker" in cmd or (server and p.ppid() == os.getpid()):
             continue
         out.append(p.pid)
     return out
@@ -467,11 +468,12 @@ def demo_workers(s: Script) -> list[psutil.Process]:
         try:
             cmd = " ".join(p.cmdline())
             ppid = p.ppid()
+            server = "forkserver" in cmd or p.name() == "fanin-zygote"
         except psutil.Error:
             continue
         # Not the fork server itself (a child of the program), but the workers it forked:
-        # they share its command line.
-        if "resource_tracker" not in cmd and not ("forkserver" in cmd and ppid == s.pid):
+        # they share its command line (the zygote's is the program's; its name tells).
+        if "resource_tracker" not in cmd and not (server and ppid == s.pid):
             out.append(p)
     return out
 

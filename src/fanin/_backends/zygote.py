@@ -143,6 +143,7 @@ def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
     code = 0
     try:
         os.close(alive_w)  # its own copy would keep it alive for ever
+        _name_zygote()
         # The hub's SIGTERM hold is the parent's business; the loop itself ignores SIGINT.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         forkserver.main(listener_fd, alive_r, [])  # nothing to preload: it is all here
@@ -152,6 +153,30 @@ def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
         code = 1
     finally:
         os._exit(code)
+
+
+NAME = "fanin-zygote"  # its name in ps/top (comm); the command line stays the program's
+
+
+def _name_zygote() -> None:
+    """Tell the zygote apart in ``ps``/``top`` and in tests (its command line is the
+    program's); the workers it forks get the program's name back."""
+    try:
+        with open("/proc/self/comm") as f:
+            original = f.read().strip()
+        with open("/proc/self/comm", "w") as f:
+            f.write(NAME)
+    except OSError:
+        return
+
+    def restore() -> None:
+        try:
+            with open("/proc/self/comm", "w") as f:
+                f.write(original)
+        except OSError:
+            pass
+
+    os.register_at_fork(after_in_child=restore)
 
 
 def _alive(pid: int) -> bool:

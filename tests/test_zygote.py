@@ -1,0 +1,185 @@
+"""The zygote (issue 13): a process hub that starts single-threaded forks its fork server.
+
+Each scenario runs in a fresh interpreter (the test runner's own process may have threads,
+and the zygote forks only a single-threaded process): it prints one JSON line of what it
+saw, read with psutil from the outside world of processes, and the test checks it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(
+    sys.platform != "linux", reason="the zygote needs /proc (Linux); elsewhere: the stdlib's server")]
+
+PRELUDE = textwrap.dedent("""
+    import json, os, signal, sys, threading, time
+    import psutil
+    import fanin
+    from fanin._backends import zygote
+
+    def job(x, progress):
+        progress.start(total=2)
+        progress.advance(2)
+        return (x, os.getpid())
+
+    def parents(pids):
+        return sorted({psutil.Process(p).ppid() for p in pids})
+
+    def cmd(pid):
+        return " ".join(psutil.Process(pid).cmdline())
+
+    def gone(pid):
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+""")
+
+
+def _run(tmp_path: Path, body: str) -> dict[str, Any]:
+    script = tmp_path / "scenario.py"
+    script.write_text(PRELUDE + "\nif __name__ == '__main__':\n" + textwrap.indent(
+        textwrap.dedent(body), "    "))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=100, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_workers_fork_from_a_zygote_that_close_stops(tmp_path: Path) -> None:
+    seen = _run(tmp_path, """
+        with fanin.Hub(backend="process", workers=2, progress="off") as hub:
+            z = zygote.SERVER._forkserver_pid
+            results = hub.map(job, range(6))
+            pids = hub.worker_pids
+            seen = {"zygote": zygote.SERVER._zygote, "z_parent": psutil.Process(z).ppid(),
+                    "parents": parents(pids), "z": z, "same_cmd": cmd(z) == cmd(os.getpid())}
+        seen.update(me=os.getpid(), values=[r[0] for r in results], z_gone=gone(z),
+                    workers_gone=all(gone(p) for p in pids),
+                    children=[c.pid for c in psutil.Process().children(recursive=True)
+                              if "resource_tracker" not in cmd(c.pid)])
+        print(json.dumps(seen))
+    """)
+    assert seen["zygote"] is True
+    assert seen["z_parent"] == seen["me"]  # our child: no new interpreter (same command line)
+    assert seen["same_cmd"] is True
+    assert seen["parents"] == [seen["z"]]  # every worker is the zygote's child
+    assert seen["values"] == list(range(6))
+    assert seen["z_gone"] and seen["workers_gone"] and seen["children"] == []
+
+
+def test_a_process_with_threads_gets_multiprocessings_server(tmp_path: Path) -> None:
+    seen = _run(tmp_path, """
+        stop = threading.Event()
+        t = threading.Thread(target=stop.wait)
+        t.start()
+        try:
+            with fanin.Hub(backend="process", workers=2, progress="off") as hub:
+                results = hub.map(job, range(4))
+                server = parents(hub.worker_pids)
+            print(json.dumps({"zygote": zygote.SERVER._zygote, "values": [r[0] for r in results],
+                              "server_cmd": [cmd(p) for p in server]}))
+        finally:
+            stop.set()
+    """)
+    assert seen["zygote"] is False
+    assert seen["values"] == list(range(4))
+    assert len(seen["server_cmd"]) == 1 and "forkserver" in seen["server_cmd"][0]
+
+
+def test_start_method_forkserver_keeps_a_fresh_interpreter(tmp_path: Path) -> None:
+    seen = _run(tmp_path, """
+        with fanin.Hub(backend="process", workers=1, progress="off",
+                       start_method="forkserver") as hub:
+            results = hub.map(job, range(2))
+            server = parents(hub.worker_pids)
+        print(json.dumps({"zygote": zygote.SERVER._zygote, "values": [r[0] for r in results],
+                          "server_cmd": [cmd(p) for p in server]}))
+    """)
+    assert seen["zygote"] is False and seen["values"] == [0, 1]
+    assert "forkserver" in seen["server_cmd"][0]
+
+
+def test_a_killed_zygote_gives_way_to_multiprocessings_server(tmp_path: Path) -> None:
+    """The zygote dies mid-run (a stray SIGKILL): the next worker start (a replacement for a
+    worker that died too) gets multiprocessing's usual server; every item still done."""
+    seen = _run(tmp_path, """
+        with fanin.Hub(backend="process", workers=1, progress="off") as hub:
+            first = hub.map(job, range(2))
+            z = zygote.SERVER._forkserver_pid
+            os.kill(z, signal.SIGKILL)
+            victim = hub.worker_pids[0]
+            os.kill(victim, signal.SIGKILL)  # its replacement needs a server
+            deadline = time.monotonic() + 30
+            while hub.worker_pids in ([], [victim]) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            second = hub.map(job, range(3))
+            server = parents(hub.worker_pids)
+        print(json.dumps({"first": [r[0] for r in first], "second": [r[0] for r in second],
+                          "server_cmd": [cmd(p) for p in server], "z_gone": gone(z)}))
+    """)
+    assert seen["first"] == [0, 1] and seen["second"] == [0, 1, 2]
+    assert seen["z_gone"] is True
+    assert "forkserver" in seen["server_cmd"][0]
+
+
+def test_a_program_forked_child_does_not_use_the_parents_zygote(tmp_path: Path) -> None:
+    """os.fork() while a hub runs: the child's own process hub must not ask the parent's
+    zygote (its workers would be the parent's grandchildren, unreachable by the child)."""
+    seen = _run(tmp_path, """
+        with fanin.Hub(backend="process", workers=1, progress="off") as hub:
+            hub.map(job, range(1))
+            parent_z = zygote.SERVER._forkserver_pid
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    os.close(r)
+                    with fanin.Hub(backend="process", workers=1, progress="off") as h2:
+                        values = [v[0] for v in h2.map(job, range(3))]
+                        ppids = parents(h2.worker_pids)
+                    os.write(w, json.dumps({"values": values, "ppids": ppids}).encode())
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(w)
+            data = b""
+            while chunk := os.read(r, 65536):
+                data += chunk
+            _, status = os.waitpid(pid, 0)
+        child = json.loads(data)
+        print(json.dumps({"status": status, "values": child["values"],
+                          "uses_parent_zygote": parent_z in child["ppids"]}))
+    """)
+    assert seen["status"] == 0 and seen["values"] == [0, 1, 2]
+    assert seen["uses_parent_zygote"] is False
+
+
+def test_workers_start_from_the_programs_state_at_hub_start(tmp_path: Path) -> None:
+    """The documented difference from a fresh interpreter: what ``__main__`` held when the
+    hub started (a function defined inside the main guard, a global set then) is there."""
+    seen = _run(tmp_path, """
+        import __main__
+        __main__.SETTING = "set before the hub"
+
+        def read_setting(x, progress):
+            import __main__ as m
+            return m.SETTING
+
+        __main__.read_setting = read_setting
+        read_setting.__module__ = "__main__"
+        read_setting.__qualname__ = "read_setting"
+        with fanin.Hub(backend="process", workers=1, progress="off") as hub:
+            values = hub.map(read_setting, range(2))
+        print(json.dumps({"values": values}))
+    """)
+    assert seen["values"] == ["set before the hub"] * 2
