@@ -82,7 +82,8 @@ def live_children():
         # The fork server and the resource tracker are not workers (and outlive a hub by
         # design); the workers a fork server forked share its command line, so they count.
         server = "forkserver" in cmd or p.name() == "fanin-zygote"
-        if "resource_tracker" in cmd or (server and p.ppid() == os.getpid()):
+        tracker = "resource_tracker" in cmd or p.name() == "fanin-tracker"
+        if tracker or (server and p.ppid() == os.getpid()):
             continue
         out.append(p.pid)
     return out
@@ -473,7 +474,8 @@ def demo_workers(s: Script) -> list[psutil.Process]:
             continue
         # Not the fork server itself (a child of the program), but the workers it forked:
         # they share its command line (the zygote's is the program's; its name tells).
-        if "resource_tracker" not in cmd and not (server and ppid == s.pid):
+        tracker = "resource_tracker" in cmd or p.name() == "fanin-tracker"
+        if not tracker and not (server and ppid == s.pid):
             out.append(p)
     return out
 

@@ -11,9 +11,11 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(
@@ -65,7 +67,8 @@ def test_workers_fork_from_a_zygote_that_close_stops(tmp_path: Path) -> None:
         seen.update(me=os.getpid(), values=[r[0] for r in results], z_gone=gone(z),
                     workers_gone=all(gone(p) for p in pids),
                     children=[c.pid for c in psutil.Process().children(recursive=True)
-                              if "resource_tracker" not in cmd(c.pid)])
+                              if "resource_tracker" not in cmd(c.pid)
+                              and c.name() != "fanin-tracker"])
         print(json.dumps(seen))
     """)
     assert seen["zygote"] is True
@@ -74,6 +77,29 @@ def test_workers_fork_from_a_zygote_that_close_stops(tmp_path: Path) -> None:
     assert seen["parents"] == [seen["z"]]  # every worker is the zygote's child
     assert seen["values"] == list(range(6))
     assert seen["z_gone"] and seen["workers_gone"] and seen["children"] == []
+
+
+def test_the_resource_tracker_is_forked_with_no_copy_of_the_programs_files(tmp_path: Path
+                                                                           ) -> None:
+    """Forked too (no new interpreter), it keeps stdin/stdout/stderr and its pipe only: it
+    lives as long as the program and must not hold the program's files open; it exits
+    when the program does."""
+    seen = _run(tmp_path, """
+        keep = [open(__file__) for _ in range(5)]  # files the program has open
+        with fanin.Hub(backend="process", workers=1, progress="off") as hub:
+            hub.map(job, range(2))
+        tracker = [c for c in psutil.Process().children() if c.name() == "fanin-tracker"]
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{tracker[0].pid}/fd"))
+        print(json.dumps({"trackers": len(tracker), "fds": fds, "pid": tracker[0].pid,
+                          "program_fds": len(os.listdir("/proc/self/fd"))}))
+    """)
+    assert seen["trackers"] == 1
+    assert seen["fds"][:3] == [0, 1, 2] and len(seen["fds"]) == 4, seen  # + its pipe
+    deadline = time.monotonic() + 10  # the program has exited: its pipe is at EOF
+    while psutil.pid_exists(seen["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not psutil.pid_exists(seen["pid"]) or \
+        psutil.Process(seen["pid"]).status() == psutil.STATUS_ZOMBIE
 
 
 def test_a_process_with_threads_gets_multiprocessings_server(tmp_path: Path) -> None:

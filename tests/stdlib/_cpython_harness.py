@@ -404,7 +404,8 @@ def _child_pids() -> set[int]:
     for p in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
             cmd = " ".join(p.cmdline())
-            if "forkserver" in cmd or "resource_tracker" in cmd or p.name() == "fanin-zygote":
+            helper = p.name() in ("fanin-zygote", "fanin-tracker")  # fanin's forks of them
+            if "forkserver" in cmd or "resource_tracker" in cmd or helper:
                 continue  # multiprocessing's long-lived helpers, shared by later tests
             out.add(p.pid)
     return out

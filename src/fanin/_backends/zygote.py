@@ -26,15 +26,22 @@ dies: its "alive" pipe closes).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing import forkserver, popen_forkserver, process, reduction, spawn, util
 from multiprocessing.context import ForkServerContext, set_spawning_popen
 from typing import Any
+
+# multiprocessing's internals, as they are from 3.10 to 3.13 (typeshed knows only part):
+_ForkServer: Any = forkserver.ForkServer
+_ForkServerPopen: Any = popen_forkserver.Popen
+_util: Any = util
 
 STOP_GRACE = 2.0  # seconds the zygote gets to exit after its last client went, then SIGKILL
 
@@ -47,7 +54,7 @@ def single_threaded() -> bool:
         return False
 
 
-class _Server(forkserver.ForkServer):
+class _Server(_ForkServer):  # type: ignore[misc]
     """multiprocessing's fork server client, pointed at a zygote while one is running.
 
     Everything but the start is the stdlib's: ``connect_to_new_process`` asks whatever
@@ -56,6 +63,9 @@ class _Server(forkserver.ForkServer):
 
     def __init__(self) -> None:
         super().__init__()
+        self._forkserver_pid: int | None = None
+        self._forkserver_alive_fd: int | None = None
+        self._forkserver_address: Any = None
         self.set_forkserver_preload(["fanin._backends.child"])
         self._users = 0  # open hubs that asked for it
         self._zygote = False  # _forkserver_pid is a zygote of ours (else the stdlib's server)
@@ -82,7 +92,8 @@ class _Server(forkserver.ForkServer):
                 return
             pid, alive_w, address = (self._forkserver_pid, self._forkserver_alive_fd,
                                      self._forkserver_address)
-            self._forkserver_pid = self._forkserver_alive_fd = self._forkserver_address = None
+            self._forkserver_pid = self._forkserver_alive_fd = None
+            self._forkserver_address = None
             self._zygote = False
         _stop_zygote(pid, alive_w, address)
 
@@ -100,14 +111,26 @@ class _Server(forkserver.ForkServer):
                 os.close(self._forkserver_alive_fd)
             except OSError:
                 pass
-        self._forkserver_pid = self._forkserver_alive_fd = self._forkserver_address = None
+        self._forkserver_pid = self._forkserver_alive_fd = None
+        self._forkserver_address = None
         self._zygote = False
 
     def _fork_zygote(self) -> None:
+        import importlib
         from multiprocessing import connection
 
+        # What multiprocessing's server would preload (the worker loop): imported here, so
+        # every worker has it from the fork; this process imports it for its pool anyway.
+        for name in self._preload_modules:
+            if name != "__main__":
+                try:
+                    importlib.import_module(name)
+                except ImportError:
+                    pass
+
+        _fork_resource_tracker()
         with socket.socket(socket.AF_UNIX) as listener:
-            address = connection.arbitrary_address("AF_UNIX")
+            address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
             listener.bind(address)
             if not util.is_abstract_socket_namespace(address):
                 os.chmod(address, 0o600)
@@ -116,14 +139,15 @@ class _Server(forkserver.ForkServer):
             # gone, the zygote reads EOF and exits, as multiprocessing's server does.
             alive_r, alive_w = os.pipe()
             try:
-                util._flush_std_streams()  # type: ignore[attr-defined]  # else a child repeats them
-                pid = os.fork()
+                _util._flush_std_streams()  # else a child repeats what they buffered
+                with _interrupts_held():
+                    pid = os.fork()
+                    if pid == 0:
+                        _zygote_main(listener.fileno(), alive_r, alive_w)
             except BaseException:
                 os.close(alive_r)
                 os.close(alive_w)
                 raise
-            if pid == 0:
-                _zygote_main(listener.fileno(), alive_r, alive_w)
             os.close(alive_r)
         self._forkserver_address = address
         self._forkserver_alive_fd = alive_w
@@ -138,14 +162,87 @@ class _Server(forkserver.ForkServer):
         self._forget()
 
 
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C or SIGTERM between a fork and the child's own handlers must not kill the
+    child half-way (multiprocessing spawns its helpers the same way): held in both, and
+    released in the child once its handlers are set."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+
+
+def _fork_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker as a fork too, if it is not running.
+
+    A forkserver worker's queues are named semaphores, which the tracker removes if this
+    process dies: the first queue starts it, as a new interpreter (~20 ms of CPU, taken
+    from the workers on a small machine). Forked now, while this process is single-threaded,
+    it runs the same loop (``resource_tracker.main``) with only the fds an exec'd one has
+    (stdin/stdout/stderr and its pipe): it lives as long as this program, and must not
+    hold a copy of the program's files, sockets or pipes for that long."""
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if tracker is None or getattr(tracker, "_fd", 0) is not None \
+            or not hasattr(tracker, "_pid"):
+        return  # running already (or a Python whose tracker we do not know)
+    with tracker._lock:
+        if tracker._fd is not None:
+            return
+        r, w = os.pipe()
+        try:
+            with _interrupts_held():  # the child ignores them once its loop starts
+                pid = os.fork()
+                if pid == 0:
+                    _tracker_main(r)
+        except BaseException:
+            os.close(r)
+            os.close(w)
+            raise
+        os.close(r)
+        tracker._fd = w
+        tracker._pid = pid
+
+
+def _tracker_main(r: int) -> None:
+    code = 0
+    try:
+        import gc
+        import resource
+
+        gc.freeze()  # the copied heap stays shared: nothing here collects it
+        _set_name(TRACKER_NAME)
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        os.closerange(3, r)
+        os.closerange(r + 1, limit if limit != resource.RLIM_INFINITY else 65536)
+        from multiprocessing import resource_tracker
+
+        resource_tracker.main(r)
+    except BaseException:  # noqa: BLE001 - nothing to tell: the program sees it gone
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
     """The zygote: multiprocessing's fork server loop, in a fork of a single-threaded hub."""
     code = 0
     try:
         os.close(alive_w)  # its own copy would keep it alive for ever
+        import gc
+
+        gc.freeze()  # the copy of the hub's heap stays shared with it, and with each worker
         _name_zygote()
         # The hub's SIGTERM hold is the parent's business; the loop itself ignores SIGINT.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
         forkserver.main(listener_fd, alive_r, [])  # nothing to preload: it is all here
     except SystemExit:
         pass
@@ -155,18 +252,27 @@ def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
         os._exit(code)
 
 
-NAME = "fanin-zygote"  # its name in ps/top (comm); the command line stays the program's
+NAME = "fanin-zygote"  # names in ps/top (comm); the command line stays the program's
+TRACKER_NAME = "fanin-tracker"
+
+
+def _set_name(name: str) -> str | None:
+    """Set this process's name (Linux ``comm``); returns the old one, None if it failed."""
+    try:
+        with open("/proc/self/comm") as f:
+            original = f.read().strip()
+        with open("/proc/self/comm", "w") as f:
+            f.write(name)
+    except OSError:
+        return None
+    return original
 
 
 def _name_zygote() -> None:
     """Tell the zygote apart in ``ps``/``top`` and in tests (its command line is the
     program's); the workers it forks get the program's name back."""
-    try:
-        with open("/proc/self/comm") as f:
-            original = f.read().strip()
-        with open("/proc/self/comm", "w") as f:
-            f.write(NAME)
-    except OSError:
+    original = _set_name(NAME)
+    if original is None:
         return
 
     def restore() -> None:
@@ -216,7 +322,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=SERVER.after_fork_in_child)
 
 
-class _Popen(popen_forkserver.Popen):
+class _Popen(_ForkServerPopen):  # type: ignore[misc]
     """``popen_forkserver.Popen`` asking ``SERVER`` instead of multiprocessing's singleton.
 
     ``_launch`` is the stdlib's, unchanged from 3.10 to 3.13, but for the server it asks."""
@@ -233,7 +339,7 @@ class _Popen(popen_forkserver.Popen):
         self.sentinel, w = SERVER.connect_to_new_process(self._fds)
         # A duplicate of the data pipe's write end: the child's sentinel of this process.
         parent_w = os.dup(w)
-        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        self.finalizer = util.Finalize(self, _util.close_fds, (parent_w, self.sentinel))
         with open(w, "wb", closefd=True) as f:
             f.write(buf.getbuffer())
         self.pid = forkserver.read_signed(self.sentinel)
