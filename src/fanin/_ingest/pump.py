@@ -19,12 +19,12 @@ from the selector only (epoll), so file descriptors above 1024 work.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 import os
 import pickle
 import selectors
+import struct
 import threading
 import time
 from collections import deque
@@ -38,6 +38,7 @@ READ_SIZE = 1 << 20  # a frame longer than this is read straight into its own bu
 # per read against ~1 us for 64 KiB (measured; it was most of the pump's steady CPU). A
 # pipe holds 64 KiB by default, so one read still empties it.
 CHUNK_SIZE = 64 << 10
+_LENGTH = struct.Struct("!i").unpack_from  # a frame's 4-byte big-endian signed length
 SKIP_SIZE = 64 << 10  # scratch buffer for discarding a frame too big to hold
 
 
@@ -123,7 +124,7 @@ class _Stream:
         buf, pos = self.buf, 0
         end = len(buf)
         while end - pos >= 4:
-            size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
+            size = _LENGTH(buf, pos)[0]
             head = 4
             if size == -1:
                 if end - pos < 12:
@@ -336,9 +337,10 @@ class Pump:
     def _run_calls(self) -> None:
         while self._calls:
             self._safe(self._calls.popleft())
-        now = time.monotonic()
-        while self._timers and self._timers[0][0] <= now:
-            self._safe(heapq.heappop(self._timers)[2])
+        if self._timers:  # no clock read on the wake-ups that have none (nearly all)
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                self._safe(heapq.heappop(self._timers)[2])
 
     def _next_timeout(self) -> float | None:
         if self._calls:
@@ -369,7 +371,10 @@ class Pump:
                     self.errors += 1
                     msg = Undecodable(len(data), exc.with_traceback(None))  # type: ignore[arg-type]
             del data
-            self._safe(functools.partial(handler, msg))
+            try:  # _safe inlined: this runs once per message
+                handler(msg)
+            except BaseException:  # noqa: BLE001 - the pump must outlive any handler bug
+                self.errors += 1
             del msg
         if eof:
             # Writer gone (closed, or killed mid-message: a partial frame is dropped).
