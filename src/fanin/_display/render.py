@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from .._errors import FaninWarning
 from .._ingest.state import ProgressState, Snapshot
-from .._threads import start_thread
+from .._threads import Alarm, start_thread
 from .._wire import LogRecord
 
 MAX_LOG_LINES_PER_FRAME = 100  # log records printed above the bars per frame (not the final one)
@@ -64,6 +64,7 @@ class RenderThread:
         self.failed: BaseException | None = None
         self._summary: Any = None
         self._stop = threading.Event()
+        self._alarm = Alarm()  # rung by stop: ends the wait between frames
         self._changed = threading.Event()  # set by the collector after each batch (poke)
         self._last_version = -1
         self._last_tick = -1
@@ -77,8 +78,13 @@ class RenderThread:
         start_thread(self._thread)
 
     def poke(self) -> None:
-        """Something changed (the collector applied a batch): an idle loop wakes up."""
-        self._changed.set()
+        """Something changed (the collector applied a batch): an idle loop wakes up.
+
+        Already set (the loop is drawing, not idle): nothing to do, and no Condition to
+        take. ``_idle`` clears the flag *before* it reads the version, so a change whose
+        poke found the flag still set is seen by that read."""
+        if not self._changed.is_set():
+            self._changed.set()
 
     def stop(self, timeout: float | None = 10.0, summary: Any = None) -> None:
         """Draw one final frame with everything applied so far, then stop the view.
@@ -88,6 +94,7 @@ class RenderThread:
         """
         self._summary = summary
         self._stop.set()
+        self._alarm.ring()
         self._changed.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -98,7 +105,7 @@ class RenderThread:
             # Absolute deadlines, so draw time and GIL waits do not stretch every period
             # (measured: 101-119 ms frame gaps at 10 Hz with relative waits).
             deadline = time.monotonic() + self.period
-            while not self._stop.wait(max(0.0, deadline - time.monotonic())):
+            while not (self._alarm.sleep(deadline - time.monotonic()) or self._stop.is_set()):
                 if not self._frame(final=False):
                     self._idle()
                 deadline += self.period

@@ -28,7 +28,7 @@ from typing import Any
 
 from .._ingest.state import ProgressState
 from .._text import sanitize
-from .._threads import start_thread
+from .._threads import Alarm, start_thread
 from .._wire import QUEUED, RUNNING, Barrier, LogBatch, LogRecord, Report, Verdict
 from .._worker.logs import sanitize_log
 
@@ -69,7 +69,7 @@ class Collector:
         self._barriers: dict[int, threading.Event] = {}
         self._barrier_ids = 0
         self._barrier_lock = threading.Lock()
-        self._urgent = threading.Event()  # a barrier or stop was posted: end a pace wait now
+        self._urgent = Alarm()  # rung when a barrier or stop is posted: ends a pace wait
         self._thread = threading.Thread(target=self._run, name="fanin-collector", daemon=True)
 
     def start(self) -> None:
@@ -79,7 +79,7 @@ class Collector:
         """Apply everything posted so far, then end the thread."""
         if self._thread.is_alive():
             self.inbox.put(STOP)
-            self._urgent.set()
+            self._urgent.ring()
             self._thread.join(timeout)
 
     def barrier(self) -> threading.Event:
@@ -90,7 +90,7 @@ class Collector:
             event = threading.Event()
             self._barriers[token] = event
         self.inbox.put(Barrier(token))
-        self._urgent.set()
+        self._urgent.ring()
         if not self._thread.is_alive():
             event.set()
         return event
@@ -114,8 +114,7 @@ class Collector:
             if self.pace > 0 and not stop:
                 now = time.monotonic()
                 if pace_wait(now - last, self.pace, len(batch) >= MAX_BATCH):
-                    self._urgent.wait(self.pace)  # the period's messages gather meanwhile
-                self._urgent.clear()
+                    self._urgent.sleep(self.pace)  # the period's messages gather meanwhile
                 last = now
 
     def _apply(self, batch: list[Any]) -> bool:
