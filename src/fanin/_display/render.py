@@ -108,7 +108,11 @@ class RenderThread:
             deadline = grid_after(time.monotonic(), self.period)
             while not (self._alarm.sleep(deadline - time.monotonic()) or self._stop.is_set()):
                 if not self._frame(final=False):
-                    self._idle()
+                    # Nothing moves: a tick of the elapsed column is drawn as soon as it
+                    # comes and the loop sleeps again, one wake-up a second (not three: the
+                    # tick, a period's wait before drawing it, a period's look at nothing).
+                    while self._idle() and not self._stop.is_set():
+                        self._frame(final=False)
                 deadline += self.period
                 now = time.monotonic()
                 if deadline <= now:
@@ -124,21 +128,24 @@ class RenderThread:
                 except Exception:  # noqa: BLE001 - a broken terminal must not fail the run
                     pass
 
-    def _idle(self) -> None:
+    def _idle(self) -> bool:
         """Nothing to draw: sleep until the collector applies something, the display
         stops, or (while tasks run) the elapsed column next ticks, instead of waking at the
-        refresh rate to find nothing again (issue 13: an idle render thread ~0 CPU)."""
+        refresh rate to find nothing again (issue 13: an idle render thread ~0 CPU).
+
+        True when the sleep ran out (the tick is due, nothing poked): the caller draws it
+        now. False when something changed: the caller draws at the next period."""
         self._changed.clear()
         with self.lock:
             running = self.state.counts.get("running", 0) > 0
             version = self.state.version
             elapsed = self.clock() - self.state.started
         if version != self._last_version or self.logs:
-            return  # changed since the frame looked: draw at the next period
+            return False  # changed since the frame looked: draw at the next period
         timeout = (1.0 - elapsed % 1.0) if running else None
         if self.clock is not time.monotonic:
             timeout = self.period  # a test's manual clock: keep polling at the refresh rate
-        self._changed.wait(timeout)
+        return not self._changed.wait(timeout) and timeout is not None
 
     def _frame(self, final: bool) -> bool:
         """Draw a frame if anything visible may have changed; whether it drew."""
