@@ -177,3 +177,26 @@ def test_a_terminal_that_is_not_utf8_gets_richs_view():
     tty = Latin1Tty(_io.BytesIO(), encoding="latin-1")
     utf = Latin1Tty(_io.BytesIO(), encoding="utf-8")
     assert not draws_itself(tty) and draws_itself(utf)
+
+
+def test_cell_len_shortcut_for_the_layouts_own_glyphs_agrees_with_the_full_count():
+    from fanin._display.layout import _wide_len, cell_len
+
+    for text in ("━" * 40, "━" * 12 + "╸", "╺" + "━" * 9, "job 1 ━━╸╺━━ 3/10 · 2 done …",
+                 "漢字 ━━━", "e\u0301 ━", "ｆｕｌｌ", "plain ascii", ""):
+        assert cell_len(text) == _wide_len(text), text
+
+
+def test_a_frame_reads_the_terminal_size_once():
+    st = ProgressState()
+    st.apply(Report("a", 1, 1, 10, "alpha", "running", None, 1))
+    view = AnsiView(Term())
+    calls = []
+    real = view.size
+    view.size = lambda: calls.append(1) or real()  # type: ignore[method-assign]
+    view.start()
+    view.draw(st.snapshot(max_rows=view.max_rows()), [], False)  # as the render thread does
+    assert len(calls) == 1
+    view.draw(st.snapshot(), [], False)  # a draw on its own still reads it
+    assert len(calls) == 2
+    view.stop()

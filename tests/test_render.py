@@ -145,6 +145,40 @@ def test_render_thread_skips_unchanged_frames_and_draws_a_final_one():
     assert len(drawn) <= 4, drawn  # first frame, the change, the final frame
 
 
+def test_an_idle_render_thread_draws_each_elapsed_tick_and_nothing_else():
+    clock = [100.0]
+    st = ProgressState(clock=lambda: clock[0])
+    lock = threading.Lock()
+    drawn = []
+
+    class CountingView:
+        def start(self): pass
+        def max_rows(self): return 10
+        def draw(self, snap, logs, final): drawn.append((snap.version, snap.elapsed, final))
+        def stop(self): pass
+
+    def wait_for(n):
+        deadline = time.monotonic() + 10
+        while len(drawn) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return len(drawn) >= n
+
+    with lock:
+        st.apply(Report("a", 1, 1, None, "x", "running", None, 1))
+    rt = RenderThread(CountingView(), st, lock, __import__("collections").deque(),
+                      refresh_hz=100, clock=lambda: clock[0])
+    rt.start()
+    try:
+        assert wait_for(1)
+        for k in range(1, 4):  # nothing moves; only the elapsed column ticks
+            clock[0] += 1.0
+            assert wait_for(1 + k)
+            assert drawn[-1][0] == drawn[0][0] and drawn[-1][1] == k
+    finally:
+        rt.stop()
+    assert [f for f in drawn if not f[2]] == [(drawn[0][0], k, False) for k in range(4)]
+
+
 def test_plain_view_has_no_escape_codes_and_is_rate_limited():
     t = [0.0]
     out = io.StringIO()

@@ -239,3 +239,79 @@ def test_a_finished_task_keeps_no_rate_samples():
     s.apply(rep("a", 3, 10, 10, status="done"))
     assert s.tasks["a"].samples is None
     assert s.view(s.tasks["a"], clock()).rate == 5.0  # completed / elapsed
+
+
+def test_pace_waits_only_while_messages_flow():
+    from fanin._ingest.collector import pace_wait
+
+    assert pace_wait(0.05, 0.1, full=False)  # came right after the previous batch
+    assert pace_wait(0.19, 0.1, full=False)
+    assert not pace_wait(0.5, 0.1, full=False)  # a lone message after a quiet spell
+    assert not pace_wait(float("inf"), 0.1, full=False)  # the first batch
+    assert not pace_wait(0.05, 0.1, full=True)  # a backlog: drain at full speed
+
+
+def test_a_paced_collector_still_answers_barriers_and_stop_at_once():
+    # A pace no test could wait out: only the barrier (and stop) ending the wait can let
+    # these pass, and every report posted while it waited must be applied.
+    inbox, st, col = _collector()
+    col.pace = 1000.0
+    col.start()
+    try:
+        for round_ in range(1, 6):
+            for i in range(1, 101):
+                inbox.put(rep(seq=100 * round_ + i, completed=100 * round_ + i))
+            assert col.barrier().wait(10)
+            assert st.tasks["a"].completed == 100 * round_ + 100
+    finally:
+        col.stop(timeout=10)
+    assert not col._thread.is_alive()
+
+
+def test_paced_batches_land_just_before_each_frame_of_the_render_grid():
+    from fanin._ingest.collector import PACE_LEAD, pace_delay
+    from fanin._threads import grid_after
+
+    period = 0.125  # exact in binary, so the grid points are too
+    assert grid_after(12.3, period) == 12.375
+    assert grid_after(12.375, period) == 12.5  # strictly after
+    lead = PACE_LEAD * period
+    for now in (12.25, 12.26, 12.349, 12.351, 12.374):
+        delay = pace_delay(now, period)
+        assert 0 <= delay <= period
+        target = now + delay
+        assert grid_after(target, period) - target == pytest.approx(lead)  # lead before a frame
+    # less than the lead before a frame: that frame is missed, the next one is aimed at
+    assert 12.5 - (12.36 + pace_delay(12.36, period)) == pytest.approx(lead)
+
+
+def test_the_inbox_wakes_a_paced_collector_for_all_but_running_reports():
+    from fanin._ingest.collector import Inbox
+
+    inbox = Inbox()
+    inbox.put(rep(status="running"))
+    assert inbox.alarm.sleep(0) is False  # progress may wait for the pace
+    for msg in (rep(status="done"), rep(status="failed"), Verdict(("a",), "failed", "x", 1),
+                LogRecord(None, 1, "w", "INFO", "hi")):
+        inbox.put(msg)
+        assert inbox.alarm.sleep(0) is True, msg  # the end of a task (or a log) may not
+    assert inbox.qsize() == 5
+
+
+def test_a_paced_collector_applies_a_final_report_without_waiting_for_the_pace():
+    from fanin._ingest.collector import Inbox
+
+    inbox = Inbox()
+    st = ProgressState(clock=ManualClock())
+    col = Collector(inbox, st, threading.Lock(), pace=1000.0)
+    applied = threading.Event()
+    col.on_change = lambda: applied.set() if "a" in st.tasks and st.tasks["a"].status == "done" else None
+    col.start()
+    try:
+        for i in range(1, 50):  # a flow of progress: the collector starts pacing
+            inbox.put(rep(seq=i, completed=i))
+        inbox.put(rep(seq=50, completed=50, status="done"))
+        assert applied.wait(10)  # no barrier: only the inbox's ring can end the wait
+        assert st.tasks["a"].completed == 50
+    finally:
+        col.stop(timeout=10)

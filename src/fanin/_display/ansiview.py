@@ -82,7 +82,9 @@ class Palette:
 def encode(line: layout.Line, palette: Palette, width: int | None) -> str:
     """One line as text with escape codes, cropped to ``width`` cells ending in ``…``
     (what Rich's ``no_wrap`` and ``overflow="ellipsis"`` do); ``None``: never cropped."""
-    if width is not None and sum(layout.cell_len(p) for p, _ in line) > width:
+    # One measure of the whole line, not one per piece: most lines fit, and a line's
+    # width is the sum of its pieces' widths.
+    if width is not None and layout.cell_len("".join([p for p, _ in line])) > width:
         room, cropped = width - 1, []
         for piece, style in line:
             piece = _crop(piece, room)
@@ -92,9 +94,16 @@ def encode(line: layout.Line, palette: Palette, width: int | None) -> str:
                 break
         line = [*cropped, ("…", cropped[-1][1] if cropped else "")]
     out: list[str] = []
+    codes, sgr = palette._cache, palette.sgr
     for piece, style in line:
-        sgr = palette.sgr(style) if style and piece else ""
-        out.append(f"{sgr}{piece}{RESET}" if sgr else piece)
+        if style and piece:
+            code = codes.get(style)
+            if code is None:
+                code = sgr(style)
+            if code:
+                out.append(f"{code}{piece}{RESET}")
+                continue
+        out.append(piece)
     return "".join(out)
 
 
@@ -123,6 +132,7 @@ class AnsiView:
         self._drawn: list[str] = []  # the lines on screen now, as written
         self._drawn_width = 0
         self._live = False
+        self._frame_size: tuple[int, int] | None = None  # read by max_rows, used by draw
 
     # -- size -------------------------------------------------------------------------------
     def size(self) -> tuple[int, int]:
@@ -151,12 +161,16 @@ class AnsiView:
         self._write(HIDE_CURSOR)
 
     def max_rows(self) -> int:
-        return max(1, self.size()[1] - layout.RESERVED_LINES)
+        # The render thread asks this right before each draw: the size read here serves
+        # that draw too (one read of the environment and the terminal per frame, not two).
+        self._frame_size = size = self.size()
+        return max(1, size[1] - layout.RESERVED_LINES)
 
     def draw(self, snap: Snapshot, logs: list[LogRecord], final: bool) -> None:
         if not self._live:
             return
-        width, height = self.size()
+        size, self._frame_size = self._frame_size, None
+        width, height = size if size is not None else self.size()
         lines = layout.frame(snap, width, self.header, self.stall_after, self.overall)
         new = [encode(line, self.palette, width) for line in lines[:max(1, height - 1)]]
         old = self._drawn

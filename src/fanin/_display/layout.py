@@ -27,10 +27,20 @@ LEVEL_STYLE = {"DEBUG": "dim", "INFO": "cyan", "WARNING": "yellow", "ERROR": "re
                "CRITICAL": "bold red", "PRINT": ""}
 
 
+# One-cell characters the layout itself draws: bar glyphs, the ellipsis, the separator dot.
+_NARROW = "━╸╺…·"
+
+
 def cell_len(text: str) -> int:
     """Terminal cells: East Asian wide and fullwidth characters take two, combining marks
     none (what Rich's ``cell_len`` counts, for the characters a sanitised text can hold)."""
     if text.isascii():
+        return len(text)
+    rest = text
+    for ch in _NARROW:  # a bar's glyph run, or a line holding one: skip the per-char walk
+        if ch in rest:
+            rest = rest.replace(ch, "")
+    if rest.isascii():
         return len(text)
     return _wide_len(text)
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from .._errors import FaninWarning
 from .._ingest.state import ProgressState, Snapshot
-from .._threads import start_thread
+from .._threads import Alarm, grid_after, start_thread
 from .._wire import LogRecord
 
 MAX_LOG_LINES_PER_FRAME = 100  # log records printed above the bars per frame (not the final one)
@@ -64,6 +64,7 @@ class RenderThread:
         self.failed: BaseException | None = None
         self._summary: Any = None
         self._stop = threading.Event()
+        self._alarm = Alarm()  # rung by stop: ends the wait between frames
         self._changed = threading.Event()  # set by the collector after each batch (poke)
         self._last_version = -1
         self._last_tick = -1
@@ -77,8 +78,13 @@ class RenderThread:
         start_thread(self._thread)
 
     def poke(self) -> None:
-        """Something changed (the collector applied a batch): an idle loop wakes up."""
-        self._changed.set()
+        """Something changed (the collector applied a batch): an idle loop wakes up.
+
+        Already set (the loop is drawing, not idle): nothing to do, and no Condition to
+        take. ``_idle`` clears the flag *before* it reads the version, so a change whose
+        poke found the flag still set is seen by that read."""
+        if not self._changed.is_set():
+            self._changed.set()
 
     def stop(self, timeout: float | None = 10.0, summary: Any = None) -> None:
         """Draw one final frame with everything applied so far, then stop the view.
@@ -88,6 +94,7 @@ class RenderThread:
         """
         self._summary = summary
         self._stop.set()
+        self._alarm.ring()
         self._changed.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -96,15 +103,20 @@ class RenderThread:
         try:
             self._guard(self.view.start)
             # Absolute deadlines, so draw time and GIL waits do not stretch every period
-            # (measured: 101-119 ms frame gaps at 10 Hz with relative waits).
-            deadline = time.monotonic() + self.period
-            while not self._stop.wait(max(0.0, deadline - time.monotonic())):
+            # (measured: 101-119 ms frame gaps at 10 Hz with relative waits), on the grid
+            # the collector applies its batches just ahead of (``grid_after``).
+            deadline = grid_after(time.monotonic(), self.period)
+            while not (self._alarm.sleep(deadline - time.monotonic()) or self._stop.is_set()):
                 if not self._frame(final=False):
-                    self._idle()
+                    # Nothing moves: a tick of the elapsed column is drawn as soon as it
+                    # comes and the loop sleeps again, one wake-up a second (not three: the
+                    # tick, a period's wait before drawing it, a period's look at nothing).
+                    while self._idle() and not self._stop.is_set():
+                        self._frame(final=False)
                 deadline += self.period
                 now = time.monotonic()
                 if deadline <= now:
-                    deadline = now + self.period
+                    deadline = grid_after(now, self.period)
             self._frame(final=True)
         finally:
             self._guard(self.view.stop)
@@ -116,21 +128,24 @@ class RenderThread:
                 except Exception:  # noqa: BLE001 - a broken terminal must not fail the run
                     pass
 
-    def _idle(self) -> None:
+    def _idle(self) -> bool:
         """Nothing to draw: sleep until the collector applies something, the display
         stops, or (while tasks run) the elapsed column next ticks, instead of waking at the
-        refresh rate to find nothing again (issue 13: an idle render thread ~0 CPU)."""
+        refresh rate to find nothing again (issue 13: an idle render thread ~0 CPU).
+
+        True when the sleep ran out (the tick is due, nothing poked): the caller draws it
+        now. False when something changed: the caller draws at the next period."""
         self._changed.clear()
         with self.lock:
             running = self.state.counts.get("running", 0) > 0
             version = self.state.version
             elapsed = self.clock() - self.state.started
         if version != self._last_version or self.logs:
-            return  # changed since the frame looked: draw at the next period
+            return False  # changed since the frame looked: draw at the next period
         timeout = (1.0 - elapsed % 1.0) if running else None
         if self.clock is not time.monotonic:
             timeout = self.period  # a test's manual clock: keep polling at the refresh rate
-        self._changed.wait(timeout)
+        return not self._changed.wait(timeout) and timeout is not None
 
     def _frame(self, final: bool) -> bool:
         """Draw a frame if anything visible may have changed; whether it drew."""

@@ -32,8 +32,8 @@ class ProcProbe:
 
     def system_times(self) -> tuple[float, float]:
         """(busy, total) jiffies of all CPUs; a share is the ratio of two deltas."""
-        with open("/proc/stat", "rb") as f:
-            fields = f.readline().split()[1:9]  # user nice system idle iowait irq softirq steal
+        # user nice system idle iowait irq softirq steal
+        fields = _read("/proc/stat").split(b"\n", 1)[0].split()[1:9]
         v = [int(x) for x in fields]
         total = sum(v)
         return total - v[3] - (v[4] if len(v) > 4 else 0), total
@@ -41,14 +41,23 @@ class ProcProbe:
     def process(self, pid: int) -> tuple[float, int]:
         """(CPU seconds, user + system; RSS bytes) of ``pid``."""
         try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                data = f.read()
+            data = _read(f"/proc/{pid}/stat")
         except OSError as exc:
             raise NoSuchProcess(pid) from exc
         rest = data[data.rfind(b")") + 2:].split()  # comm may hold spaces and parentheses
         if len(rest) < 22 or rest[0] == b"Z":
             raise NoSuchProcess(pid)
         return (int(rest[11]) + int(rest[12])) / _CLK_TCK, int(rest[21]) * _PAGE
+
+
+def _read(path: str) -> bytes:
+    """The start of a small ``/proc`` file: one ``os.read``, no file object (``open`` builds
+    a buffered reader per call; these files are a few hundred bytes)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
 
 
 class PsutilProbe:
