@@ -33,7 +33,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing import forkserver, popen_forkserver, process, reduction, spawn, util
 from multiprocessing.context import ForkServerContext, set_spawning_popen
 from typing import Any
@@ -137,18 +137,8 @@ class _Server(_ForkServer):  # type: ignore[misc]
             listener.listen()
             # Every client (this process, each worker) holds the write end: when all have
             # gone, the zygote reads EOF and exits, as multiprocessing's server does.
-            alive_r, alive_w = os.pipe()
-            try:
-                _util._flush_std_streams()  # else a child repeats what they buffered
-                with _interrupts_held():
-                    pid = os.fork()
-                    if pid == 0:
-                        _zygote_main(listener.fileno(), alive_r, alive_w)
-            except BaseException:
-                os.close(alive_r)
-                os.close(alive_w)
-                raise
-            os.close(alive_r)
+            fd = listener.fileno()
+            pid, alive_w = _fork_with_pipe(lambda r, w: _zygote_main(fd, r, w))
         self._forkserver_address = address
         self._forkserver_alive_fd = alive_w
         self._forkserver_pid = pid
@@ -160,6 +150,25 @@ class _Server(_ForkServer):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._users = 0
         self._forget()
+
+
+def _fork_with_pipe(child: Callable[[int, int], None]) -> tuple[int, int]:
+    """Fork a helper that runs ``child(r, w)`` (it must end in ``os._exit``) with a new
+    pipe; returns its pid and the write end, the parent's copy of the read end closed."""
+    r, w = os.pipe()
+    try:
+        _util._flush_std_streams()  # else a child repeats what they buffered
+        with _interrupts_held():  # the child ignores them once its loop starts
+            pid = os.fork()
+            if pid == 0:
+                child(r, w)
+                os._exit(1)  # not reached: child exits itself
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        raise
+    os.close(r)
+    return pid, w
 
 
 _HELD = {signal.SIGINT, signal.SIGTERM}
@@ -195,19 +204,7 @@ def _fork_resource_tracker() -> None:
     with tracker._lock:
         if tracker._fd is not None:
             return
-        r, w = os.pipe()
-        try:
-            with _interrupts_held():  # the child ignores them once its loop starts
-                pid = os.fork()
-                if pid == 0:
-                    _tracker_main(r)
-        except BaseException:
-            os.close(r)
-            os.close(w)
-            raise
-        os.close(r)
-        tracker._fd = w
-        tracker._pid = pid
+        tracker._pid, tracker._fd = _fork_with_pipe(lambda r, _w: _tracker_main(r))
 
 
 def _tracker_main(r: int) -> None:
