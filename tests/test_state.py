@@ -283,35 +283,3 @@ def test_paced_batches_land_just_before_each_frame_of_the_render_grid():
         assert grid_after(target, period) - target == pytest.approx(lead)  # lead before a frame
     # less than the lead before a frame: that frame is missed, the next one is aimed at
     assert 12.5 - (12.36 + pace_delay(12.36, period)) == pytest.approx(lead)
-
-
-def test_the_inbox_wakes_a_paced_collector_for_all_but_running_reports():
-    from fanin._ingest.collector import Inbox
-
-    inbox = Inbox()
-    inbox.put(rep(status="running"))
-    assert inbox.alarm.sleep(0) is False  # progress may wait for the pace
-    for msg in (rep(status="done"), rep(status="failed"), Verdict(("a",), "failed", "x", 1),
-                LogRecord(None, 1, "w", "INFO", "hi")):
-        inbox.put(msg)
-        assert inbox.alarm.sleep(0) is True, msg  # the end of a task (or a log) may not
-    assert inbox.qsize() == 5
-
-
-def test_a_paced_collector_applies_a_final_report_without_waiting_for_the_pace():
-    from fanin._ingest.collector import Inbox
-
-    inbox = Inbox()
-    st = ProgressState(clock=ManualClock())
-    col = Collector(inbox, st, threading.Lock(), pace=1000.0)
-    applied = threading.Event()
-    col.on_change = lambda: applied.set() if "a" in st.tasks and st.tasks["a"].status == "done" else None
-    col.start()
-    try:
-        for i in range(1, 50):  # a flow of progress: the collector starts pacing
-            inbox.put(rep(seq=i, completed=i))
-        inbox.put(rep(seq=50, completed=50, status="done"))
-        assert applied.wait(10)  # no barrier: only the inbox's ring can end the wait
-        assert st.tasks["a"].completed == 50
-    finally:
-        col.stop(timeout=10)

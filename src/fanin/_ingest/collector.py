@@ -13,12 +13,8 @@ thread's next frame (both keep to one clock grid, ``grid_after``) before drainin
 so the reports of that period arrive as one batch and one wake-up, and each frame finds
 exactly one fresh batch (measured: one wake-up, apply and render poke per report cost
 ~0.25 % of a core for 2 busy process workers). The display loses nothing by it (it draws
-once per period anyway, from the newest counts), a lone message after a quiet spell is
-applied at once, and a barrier or ``stop`` cuts the wait short, so ``sync``, ``settle``
-and ``close`` never wait for the pace. Nor does anything that ends a task or is not a
-progress report (a verdict, a task's final report, a log line): the ``Inbox`` rings the
-collector awake as it is posted, so ``hub.tasks()`` right after a job's result is as
-fresh as it was without pacing.
+once per period anyway, from the newest counts), a lone message after a quiet spell is applied at once, and a barrier or ``stop`` cuts the
+wait short, so ``sync``, ``settle`` and ``close`` never wait for the pace.
 """
 
 from __future__ import annotations
@@ -34,27 +30,13 @@ from typing import Any
 from .._ingest.state import ProgressState
 from .._text import sanitize
 from .._threads import Alarm, grid_after, start_thread
-from .._wire import FINAL_STATUSES, QUEUED, RUNNING, Barrier, LogBatch, LogRecord, Report, Verdict
+from .._wire import QUEUED, RUNNING, Barrier, LogBatch, LogRecord, Report, Verdict
 from .._worker.logs import sanitize_log
 
 MAX_BATCH = 4096  # messages applied per lock hold
 MAX_LOG_BACKLOG = 1000  # log lines kept for the renderer; older ones are counted as dropped
 
 STOP = object()
-
-
-class Inbox(queue.SimpleQueue):  # type: ignore[type-arg]
-    """The collector's inbox: a ``SimpleQueue`` that rings the collector's alarm for every
-    message but a running task's progress report, so only those wait out a pace."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.alarm = Alarm()
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        super().put(item)
-        if type(item) is not Report or item.status in FINAL_STATUSES:
-            self.alarm.ring()
 
 
 def pace_wait(since_last: float, pace: float, full: bool) -> bool:
@@ -98,9 +80,7 @@ class Collector:
         self._barriers: dict[int, threading.Event] = {}
         self._barrier_ids = 0
         self._barrier_lock = threading.Lock()
-        # Rung when a barrier or stop is posted (and by an ``Inbox``, see there): ends a
-        # pace wait.
-        self._urgent: Alarm = getattr(inbox, "alarm", None) or Alarm()
+        self._urgent = Alarm()  # rung when a barrier or stop is posted: ends a pace wait
         self._thread = threading.Thread(target=self._run, name="fanin-collector", daemon=True)
 
     def start(self) -> None:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from .._display.choose import choose_view, is_drawing, mode_of, summary_view
 from .._display.render import RenderThread, View
 from .._errors import FaninWarning
-from .._ingest.collector import Collector, Inbox
+from .._ingest.collector import Collector
 from .._ingest.events import EventsWriter
 from .._ingest.health import HealthSampler
 from .._ingest.state import ProgressState, Snapshot, TaskView
@@ -59,7 +59,7 @@ class PipelineStatistics(NamedTuple):
 class Pipeline:
     def __init__(self, options: HubOptions) -> None:
         self.options = options
-        self.inbox: queue.SimpleQueue[Any] = Inbox()
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.state = ProgressState(clock=options.clock)
         self.collector = Collector(self.inbox, self.state, self.lock)
