@@ -266,20 +266,3 @@ def test_a_paced_collector_still_answers_barriers_and_stop_at_once():
     finally:
         col.stop(timeout=10)
     assert not col._thread.is_alive()
-
-
-def test_paced_batches_land_just_before_each_frame_of_the_render_grid():
-    from fanin._ingest.collector import PACE_LEAD, pace_delay
-    from fanin._threads import grid_after
-
-    period = 0.125  # exact in binary, so the grid points are too
-    assert grid_after(12.3, period) == 12.375
-    assert grid_after(12.375, period) == 12.5  # strictly after
-    lead = PACE_LEAD * period
-    for now in (12.25, 12.26, 12.349, 12.351, 12.374):
-        delay = pace_delay(now, period)
-        assert 0 <= delay <= period
-        target = now + delay
-        assert grid_after(target, period) - target == pytest.approx(lead)  # lead before a frame
-    # less than the lead before a frame: that frame is missed, the next one is aimed at
-    assert 12.5 - (12.36 + pace_delay(12.36, period)) == pytest.approx(lead)

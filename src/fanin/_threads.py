@@ -1,6 +1,5 @@
 """Starting fanin's own threads so that a Ctrl-C cannot hide one from its ``stop``; and
-``Alarm``, the one-lock wake-up their loops sleep on; ``grid_after``, the clock grid the
-render and collector loops keep to.
+``Alarm``, the one-lock wake-up their loops sleep on.
 
 ``Thread.start()`` waits for the new thread to signal that it runs; a KeyboardInterrupt
 landing in that wait leaves the thread running while ``is_alive()`` still says no for a
@@ -53,15 +52,3 @@ class Alarm:
 
     def sleep(self, timeout: float) -> bool:
         return self._lock.acquire(timeout=max(0.0, timeout))
-
-
-def grid_after(now: float, period: float) -> float:
-    """The first multiple of ``period`` on the monotonic clock after ``now``.
-
-    The render thread draws on this grid and the collector, while reports flow, applies a
-    little before each point of it (``collector.pace_delay``): both tick at the refresh
-    rate yet every frame finds one fresh batch. Two loops of the same period on phases of
-    their own would drift through each other, and a frame landing just before the batch
-    would show nothing new, the next one two batches' worth (a stutter).
-    """
-    return (now // period + 1) * period

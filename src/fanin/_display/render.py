@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from .._errors import FaninWarning
 from .._ingest.state import ProgressState, Snapshot
-from .._threads import Alarm, grid_after, start_thread
+from .._threads import Alarm, start_thread
 from .._wire import LogRecord
 
 MAX_LOG_LINES_PER_FRAME = 100  # log records printed above the bars per frame (not the final one)
@@ -103,9 +103,8 @@ class RenderThread:
         try:
             self._guard(self.view.start)
             # Absolute deadlines, so draw time and GIL waits do not stretch every period
-            # (measured: 101-119 ms frame gaps at 10 Hz with relative waits), on the grid
-            # the collector applies its batches just ahead of (``grid_after``).
-            deadline = grid_after(time.monotonic(), self.period)
+            # (measured: 101-119 ms frame gaps at 10 Hz with relative waits).
+            deadline = time.monotonic() + self.period
             while not (self._alarm.sleep(deadline - time.monotonic()) or self._stop.is_set()):
                 if not self._frame(final=False):
                     # Nothing moves: a tick of the elapsed column is drawn as soon as it
@@ -116,7 +115,7 @@ class RenderThread:
                 deadline += self.period
                 now = time.monotonic()
                 if deadline <= now:
-                    deadline = grid_after(now, self.period)
+                    deadline = now + self.period
             self._frame(final=True)
         finally:
             self._guard(self.view.stop)

@@ -8,12 +8,11 @@ worker sends can kill this thread.
 
 Pacing (issue 13): while messages keep coming (each busy worker flushes every 50 ms), the
 collector applies at most once per ``pace`` (the hub sets its render period): after a
-batch that followed the previous one closely, it waits until just before the render
-thread's next frame (both keep to one clock grid, ``grid_after``) before draining again,
-so the reports of that period arrive as one batch and one wake-up, and each frame finds
-exactly one fresh batch (measured: one wake-up, apply and render poke per report cost
-~0.25 % of a core for 2 busy process workers). The display loses nothing by it (it draws
-once per period anyway, from the newest counts), a lone message after a quiet spell is applied at once, and a barrier or ``stop`` cuts the
+batch that followed the previous one closely, it waits out the pace before draining again,
+so the reports of that period arrive as one batch and one wake-up (measured: one wake-up,
+apply and render poke per report cost ~0.25 % of a core for 2 busy process workers). The
+display loses nothing by it (it draws once per period anyway, from the newest counts), a
+lone message after a quiet spell is applied at once, and a barrier or ``stop`` cuts the
 wait short, so ``sync``, ``settle`` and ``close`` never wait for the pace.
 """
 
@@ -29,7 +28,7 @@ from typing import Any
 
 from .._ingest.state import ProgressState
 from .._text import sanitize
-from .._threads import Alarm, grid_after, start_thread
+from .._threads import Alarm, start_thread
 from .._wire import QUEUED, RUNNING, Barrier, LogBatch, LogRecord, Report, Verdict
 from .._worker.logs import sanitize_log
 
@@ -44,16 +43,6 @@ def pace_wait(since_last: float, pace: float, full: bool) -> bool:
     came within two paces of the previous one), and not when the batch was cut at
     ``MAX_BATCH`` (a backlog: drain it at full speed)."""
     return not full and since_last < 2 * pace
-
-
-PACE_LEAD = 0.2  # of a pace: how long before a frame's grid point a paced batch is applied
-
-
-def pace_delay(now: float, pace: float) -> float:
-    """Seconds from ``now`` to ``PACE_LEAD`` of a pace before the next point of the render
-    grid (``grid_after``) that is still at least that far ahead."""
-    lead = PACE_LEAD * pace
-    return grid_after(now + lead, pace) - lead - now
 
 
 class _Coalesced(tuple):  # type: ignore[type-arg]
@@ -125,9 +114,7 @@ class Collector:
             if self.pace > 0 and not stop:
                 now = time.monotonic()
                 if pace_wait(now - last, self.pace, len(batch) >= MAX_BATCH):
-                    # The period's messages gather meanwhile; the next batch is applied
-                    # just before the render thread's next frame.
-                    self._urgent.sleep(pace_delay(now, self.pace))
+                    self._urgent.sleep(self.pace)  # the period's messages gather meanwhile
                 last = now
 
     def _apply(self, batch: list[Any]) -> bool:
