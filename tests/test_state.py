@@ -239,30 +239,3 @@ def test_a_finished_task_keeps_no_rate_samples():
     s.apply(rep("a", 3, 10, 10, status="done"))
     assert s.tasks["a"].samples is None
     assert s.view(s.tasks["a"], clock()).rate == 5.0  # completed / elapsed
-
-
-def test_pace_waits_only_while_messages_flow():
-    from fanin._ingest.collector import pace_wait
-
-    assert pace_wait(0.05, 0.1, full=False)  # came right after the previous batch
-    assert pace_wait(0.19, 0.1, full=False)
-    assert not pace_wait(0.5, 0.1, full=False)  # a lone message after a quiet spell
-    assert not pace_wait(float("inf"), 0.1, full=False)  # the first batch
-    assert not pace_wait(0.05, 0.1, full=True)  # a backlog: drain at full speed
-
-
-def test_a_paced_collector_still_answers_barriers_and_stop_at_once():
-    # A pace no test could wait out: only the barrier (and stop) ending the wait can let
-    # these pass, and every report posted while it waited must be applied.
-    inbox, st, col = _collector()
-    col.pace = 1000.0
-    col.start()
-    try:
-        for round_ in range(1, 6):
-            for i in range(1, 101):
-                inbox.put(rep(seq=100 * round_ + i, completed=100 * round_ + i))
-            assert col.barrier().wait(10)
-            assert st.tasks["a"].completed == 100 * round_ + 100
-    finally:
-        col.stop(timeout=10)
-    assert not col._thread.is_alive()

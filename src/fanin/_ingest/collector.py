@@ -5,15 +5,6 @@ the first message (an idle collector costs no CPU), drains a bounded batch, keep
 newest report per task (coalescing), applies the batch under the state lock in one go and
 releases any barrier waiting on it. A malformed message is counted and ignored: nothing a
 worker sends can kill this thread.
-
-Pacing (issue 13): while messages keep coming (each busy worker flushes every 50 ms), the
-collector applies at most once per ``pace`` (the hub sets its render period): after a
-batch that followed the previous one closely, it waits out the pace before draining again,
-so the reports of that period arrive as one batch and one wake-up (measured: one wake-up,
-apply and render poke per report cost ~0.25 % of a core for 2 busy process workers). The
-display loses nothing by it (it draws once per period anyway, from the newest counts), a
-lone message after a quiet spell is applied at once, and a barrier or ``stop`` cuts the
-wait short, so ``sync``, ``settle`` and ``close`` never wait for the pace.
 """
 
 from __future__ import annotations
@@ -21,14 +12,13 @@ from __future__ import annotations
 import numbers
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .._ingest.state import ProgressState
 from .._text import sanitize
-from .._threads import Alarm, start_thread
+from .._threads import start_thread
 from .._wire import QUEUED, RUNNING, Barrier, LogBatch, LogRecord, Report, Verdict
 from .._worker.logs import sanitize_log
 
@@ -36,13 +26,6 @@ MAX_BATCH = 4096  # messages applied per lock hold
 MAX_LOG_BACKLOG = 1000  # log lines kept for the renderer; older ones are counted as dropped
 
 STOP = object()
-
-
-def pace_wait(since_last: float, pace: float, full: bool) -> bool:
-    """Whether to wait ``pace`` before the next batch: only while messages flow (this batch
-    came within two paces of the previous one), and not when the batch was cut at
-    ``MAX_BATCH`` (a backlog: drain it at full speed)."""
-    return not full and since_last < 2 * pace
 
 
 class _Coalesced(tuple):  # type: ignore[type-arg]
@@ -56,10 +39,8 @@ class Collector:
         state: ProgressState,
         lock: threading.Lock,
         on_change: Callable[[], None] | None = None,
-        pace: float = 0.0,
     ) -> None:
         self.inbox = inbox
-        self.pace = pace  # seconds between applies while messages flow; 0: apply at once
         self.state = state
         self.lock = lock
         self.on_change = on_change
@@ -69,7 +50,6 @@ class Collector:
         self._barriers: dict[int, threading.Event] = {}
         self._barrier_ids = 0
         self._barrier_lock = threading.Lock()
-        self._urgent = Alarm()  # rung when a barrier or stop is posted: ends a pace wait
         self._thread = threading.Thread(target=self._run, name="fanin-collector", daemon=True)
 
     def start(self) -> None:
@@ -79,7 +59,6 @@ class Collector:
         """Apply everything posted so far, then end the thread."""
         if self._thread.is_alive():
             self.inbox.put(STOP)
-            self._urgent.ring()
             self._thread.join(timeout)
 
     def barrier(self) -> threading.Event:
@@ -90,7 +69,6 @@ class Collector:
             event = threading.Event()
             self._barriers[token] = event
         self.inbox.put(Barrier(token))
-        self._urgent.ring()
         if not self._thread.is_alive():
             event.set()
         return event
@@ -98,9 +76,8 @@ class Collector:
     def _run(self) -> None:
         get, get_nowait = self.inbox.get, self.inbox.get_nowait
         stop = False
-        last = float("-inf")  # when the previous batch was applied
         while not stop:
-            batch = [get()]  # blocks: an idle collector costs nothing
+            batch = [get()]
             try:
                 while len(batch) < MAX_BATCH:
                     batch.append(get_nowait())
@@ -111,11 +88,6 @@ class Collector:
             except Exception:  # noqa: BLE001 - the collector never dies (a last resort)
                 self.state.note_malformed()
                 stop = any(msg is STOP for msg in batch)
-            if self.pace > 0 and not stop:
-                now = time.monotonic()
-                if pace_wait(now - last, self.pace, len(batch) >= MAX_BATCH):
-                    self._urgent.sleep(self.pace)  # the period's messages gather meanwhile
-                last = now
 
     def _apply(self, batch: list[Any]) -> bool:
         latest: dict[str, Report] = {}

@@ -106,7 +106,6 @@ class Pipeline:
         self._render = RenderThread(view, self.state, self.lock, self.collector.logs,
                                     o.refresh, o.clock)
         self.collector.on_change = self._render.poke  # an idle render thread sleeps until then
-        self.collector.pace = self._render.period  # apply at most once a frame while busy
         self.collector.start()
         self._render.start()
         rich = self.mode in ("rich", "custom")
