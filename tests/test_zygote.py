@@ -209,3 +209,27 @@ def test_workers_start_from_the_programs_state_at_hub_start(tmp_path: Path) -> N
         print(json.dumps({"values": values}))
     """)
     assert seen["values"] == ["set before the hub"] * 2
+
+
+def test_a_zygote_that_cannot_start_falls_back_and_keeps_the_count(tmp_path: Path) -> None:
+    """No fds for the zygote's socket (or any start error): multiprocessing's server runs the
+    pool instead, and the hub's count of users stays balanced for the next hub."""
+    seen = _run(tmp_path, """
+        def no_fds(self):
+            raise OSError(24, "Too many open files")
+
+        real = zygote._Server._fork_zygote
+        zygote._Server._fork_zygote = no_fds
+        with fanin.Hub(backend="process", workers=1, progress="off") as hub:
+            first = [v[0] for v in hub.map(job, range(2))]
+            server = [cmd(p) for p in parents(hub.worker_pids)]
+        users_after = zygote.SERVER._users
+        zygote._Server._fork_zygote = real
+        with fanin.Hub(backend="process", workers=1, progress="off") as hub:
+            second = [v[0] for v in hub.map(job, range(2))]
+        print(json.dumps({"first": first, "server": server, "users_after": users_after,
+                          "second": second, "users_end": zygote.SERVER._users}))
+    """)
+    assert seen["first"] == [0, 1] and seen["second"] == [0, 1]
+    assert "forkserver" in seen["server"][0]
+    assert seen["users_after"] == 0 and seen["users_end"] == 0

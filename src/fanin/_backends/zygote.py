@@ -80,7 +80,14 @@ class _Server(_ForkServer):  # type: ignore[misc]
             self._forget()
             if not single_threaded():
                 return False
-            self._fork_zygote()
+            try:
+                self._fork_zygote()
+            except Exception:  # noqa: BLE001 - e.g. no fds left: multiprocessing's server then
+                self._forget()
+                return False
+            except BaseException:  # Ctrl-C: this hub never got a release to call
+                self._users -= 1
+                raise
             return True
 
     def release(self) -> None:
