@@ -1,15 +1,15 @@
 """Start what a process pool will wait for while the display starts (issue 13).
 
-Runs in: the caller (``Hub.start``) and one short-lived helper thread.
+Runs in: the caller (``Hub.start``) and, for multiprocessing's own server, one short-lived
+helper thread.
 
-Why: a process hub's first pool in a fresh interpreter waits for the fork server (a new
-Python that imports the worker loop before it serves a fork): measured ~100 ms of wall
-time on the benchmark machine, in another process, during which the main process does
-nothing. Asking for the server when the hub starts, on a helper thread, overlaps that wait
-with the collector, render thread and Rich start, so the first ``submit`` finds the
-server ready or nearly so. Nothing else changes: no worker starts before the first job,
-and a server asked for by a hub that then runs no job is the same long-lived helper any
-forkserver pool leaves (multiprocessing stops it at exit).
+Why: a process hub's first pool waits for its fork server. fanin's default context forks
+one from the hub itself here (``zygote.py``), before the hub starts any thread, when the
+process is single-threaded; otherwise (other threads, ``start_method="forkserver"``)
+multiprocessing's server, a new Python that imports the worker loop (~100 ms in a fresh
+interpreter here), is asked for on a helper thread, so that its boot overlaps the
+collector's, renderer's and view's start. No worker starts before the first job. Also here:
+a forked child forgets its parent's fork server.
 """
 
 from __future__ import annotations
