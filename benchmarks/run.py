@@ -141,6 +141,11 @@ def _peer_targets(pe: dict[str, Any] | None) -> list[dict[str, Any]]:
                                f"overhead at {us:g} µs items <= tqdm's bar per worker "
                                "(median of pairs)", fanin["overhead_pct"], tq["overhead_pct"],
                                "%"))
+            if "overhead_with_import_pct" in fanin and "overhead_with_import_pct" in tq:
+                out.append(_target(f"13 peers {us:g}us [{b}] vs tqdm, with import",
+                                   "the same with each tool's import in its run",
+                                   fanin["overhead_with_import_pct"],
+                                   tq["overhead_with_import_pct"], "%"))
         if int(us) == 10 and b == "process":
             out.append(_target(f"13 peers {us:g}us [{b}] < 3%", "overhead at 10 µs items < 3% "
                                "on the process backend (median of pairs)",
@@ -339,7 +344,8 @@ def _print_peers(pe: dict[str, Any] | None, table: Any, con: Any) -> None:
     t = table(f"peers (issue 13): {p['jobs']} workers, {p['jobs']} x {p['items_per_job']:,} items, "
               f"1 update/item, fresh process per run, drawing to a pty: wall overhead vs the "
               f"stdlib pool without progress, median of {p['pairs']} alternating pairs "
-              "(fastest-of), µs/item added", "tool", *heads, "import ms", "exact")
+              "(fastest-of), µs/item added, overhead with the tool's import in the run",
+              "tool", *heads, "import ms", "exact")
     for tool in p["tools"]:
         cells = []
         for key in cols:
@@ -348,7 +354,8 @@ def _print_peers(pe: dict[str, Any] | None, table: Any, con: Any) -> None:
                 cells.append("-")
                 continue
             cells.append(f"{_f(x['overhead_pct'], '+.1f')} % ({_f(x['overhead_fastest_pct'], '+.1f')})"
-                         f"\n{_f(x['us_per_item_added'], '+.2f')} µs/item")
+                         f"\n{_f(x['us_per_item_added'], '+.2f')} µs/item"
+                         f"\n{_f(x.get('overhead_with_import_pct'), '+.1f')} % w/ import")
         if cpu_key:
             x = by[cpu_key]["cells"].get(tool)
             cells.append(f"{x['main_cpu_on_s']:.3f}/{x['main_cpu_off_s']:.3f}" if x else "-")

@@ -56,16 +56,45 @@ def _run(tmp_path: Path, body: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def test_workers_fork_from_a_zygote_that_close_stops(tmp_path: Path) -> None:
+def test_first_workers_fork_from_the_hub_replacements_from_the_zygote(tmp_path: Path
+                                                                      ) -> None:
+    """A single-threaded program's process hub forks its first workers itself in
+    ``Hub.start``, before its threads (no fork server round trip); a replacement for a
+    dead worker comes from the zygote. Neither first worker holds the hub's ends of the
+    other's pipes (only what the program had before, which the zygote has too), and
+    close leaves no process."""
     seen = _run(tmp_path, """
+        def pipes(pid):
+            out = set()
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("pipe:"):
+                    out.add(link)
+            return out
+
         with fanin.Hub(backend="process", workers=2, progress="off") as hub:
             z = zygote.SERVER._forkserver_pid
+            first = sorted(hub.worker_pids)  # started with the hub, before any job
+            shared = sorted((pipes(first[0]) & pipes(first[1])) - pipes(z))
+            first_parents = parents(first)
             results = hub.map(job, range(6))
-            pids = hub.worker_pids
+            os.kill(first[0], signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while (len(hub.worker_pids) < 2 or first[0] in hub.worker_pids) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.02)
+            replacement = [p for p in hub.worker_pids if p not in first]
+            again = hub.map(job, range(4))
             seen = {"zygote": zygote.SERVER._zygote, "z_parent": psutil.Process(z).ppid(),
-                    "parents": parents(pids), "z": z, "same_cmd": cmd(z) == cmd(os.getpid())}
-        seen.update(me=os.getpid(), values=[r[0] for r in results], z_gone=gone(z),
-                    workers_gone=all(gone(p) for p in pids),
+                    "first_parents": first_parents, "shared": shared,
+                    "replacement_parents": parents(replacement), "z": z,
+                    "same_cmd": cmd(z) == cmd(os.getpid())}
+            pids = first + hub.worker_pids
+        seen.update(me=os.getpid(), values=[r[0] for r in results + again], z_gone=gone(z),
+                    workers_gone=all(gone(p) for p in pids), n_first=len(first),
                     children=[c.pid for c in psutil.Process().children(recursive=True)
                               if "resource_tracker" not in cmd(c.pid)
                               and c.name() != "fanin-tracker"])
@@ -74,8 +103,11 @@ def test_workers_fork_from_a_zygote_that_close_stops(tmp_path: Path) -> None:
     assert seen["zygote"] is True
     assert seen["z_parent"] == seen["me"]  # our child: no new interpreter (same command line)
     assert seen["same_cmd"] is True
-    assert seen["parents"] == [seen["z"]]  # every worker is the zygote's child
-    assert seen["values"] == list(range(6))
+    assert seen["n_first"] == 2
+    assert seen["first_parents"] == [seen["me"]]  # forked by the hub itself
+    assert seen["shared"] == []  # no copy of each other's pipes
+    assert seen["replacement_parents"] == [seen["z"]]  # the zygote's child
+    assert seen["values"] == list(range(6)) + list(range(4))
     assert seen["z_gone"] and seen["workers_gone"] and seen["children"] == []
 
 

@@ -137,6 +137,19 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
         del payload
 
 
+def forked_worker_main(foreign: tuple[Any, ...], *args: Any) -> None:
+    """``worker_main`` in a worker forked by the hub itself (the first workers of a pool,
+    ``ProcessBackend.start``): first close the hub's ends of the workers forked before
+    this one, which a fork copies. Held here, a dead sibling's queues would never read
+    EOF, and the hub's death would not reach that sibling."""
+    for end in foreign:
+        try:
+            end.close() if hasattr(end, "close") else os.close(end)
+        except OSError:
+            pass
+    worker_main(*args)
+
+
 def _flush_streams(stdout: bool, stderr: bool, logs: LogBatcher) -> None:
     """A job's log lines and last partial line of output travel before its result."""
     for routed, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):

@@ -48,6 +48,16 @@ def warm_up(backend: str, mp_context: Any) -> Callable[[], None]:
     return _nothing
 
 
+def pool_forks_now(backend: str, mp_context: Any) -> bool:
+    """A process hub on the zygote's context, still single-threaded, starts its pool in
+    ``Hub.start`` (``ProcessBackend._fork_first_workers``) instead of at the first job:
+    its first workers are then plain forks of this process, made before its threads."""
+    if backend != "process":
+        return False
+    zygote = sys.modules.get("fanin._backends.zygote")
+    return zygote is not None and bool(zygote.forks_directly(mp_context))
+
+
 def _nothing() -> None:
     pass
 

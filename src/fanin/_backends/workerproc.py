@@ -14,7 +14,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Pipe, wait
 from typing import Any, NamedTuple
 
-from .child import worker_main
+from .child import forked_worker_main, worker_main
 from .queues import release_queue
 
 KILL_GRACE = 1.0  # seconds a worker gets to act on SIGTERM before SIGKILL (close(kill=True))
@@ -31,11 +31,13 @@ class Launched(NamedTuple):
     cancel_w: Any
 
 
-def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...]) -> Launched:
+def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...],
+           foreign: tuple[Any, ...] | None = None) -> Launched:
     """Start worker ``index`` of ``n`` (its queues and cancel pipe first); not yet watched.
     ``options`` are ``worker_main``'s arguments after the queues and the cancel pipe:
     flush interval, log level, capture print, initializer, initargs, max tasks, hub pid,
-    redirect stderr."""
+    redirect stderr. ``foreign``: for a fork, what the child closes first (``ends_of``
+    the workers started before it)."""
     flush, log_level, capture_print, *rest = options
     made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
     try:
@@ -49,9 +51,11 @@ def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...]) -> Launched:
         # A pipe is the same whatever the start method (BaseContext.Pipe is this call).
         cancel_r, cancel_w = Pipe(duplex=False)
         made += [cancel_r, cancel_w]
-        proc = ctx.Process(target=worker_main,
-                           args=(task_q, report_q, flush, log_level, capture_print, cancel_r, *rest),
-                           name="fanin-worker", daemon=True)
+        args = (task_q, report_q, flush, log_level, capture_print, cancel_r, *rest)
+        proc = (ctx.Process(target=worker_main, args=args, name="fanin-worker", daemon=True)
+                if foreign is None else
+                ctx.Process(target=forked_worker_main, args=(foreign, *args),
+                            name="fanin-worker", daemon=True))
         proc.start()
     except BaseException as exc:
         release(made)
@@ -60,6 +64,24 @@ def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...]) -> Launched:
                       f"the limit on open files is {fd_limit()})")
         raise
     return Launched(proc, task_q, report_q, cancel_r, cancel_w)
+
+
+def ends_of(launched: list[Launched]) -> tuple[Any, ...]:
+    """This process's ends of started workers (after ``keep_our_ends``), which a worker
+    forked next would otherwise keep: task queue writers, report queue readers, cancel
+    pipes, and the two pipes of each fork (its exit sentinel, and the end whose EOF
+    tells the worker its parent died)."""
+    ends: list[Any] = []
+    for parts in launched:
+        ends += [parts.task_q._writer, parts.report_q._reader, parts.cancel_w]
+        # popen_fork keeps both pipe fds only as its finalizer's arguments (3.10-3.13).
+        finalizer = getattr(getattr(parts.proc, "_popen", None), "finalizer", None)
+        fds = getattr(finalizer, "_args", None)
+        if isinstance(fds, tuple) and all(isinstance(fd, int) for fd in fds):
+            ends += fds
+        elif getattr(parts.proc, "sentinel", None) is not None:
+            ends.append(parts.proc.sentinel)
+    return tuple(ends)
 
 
 def keep_our_ends(launched: Launched) -> tuple[Any, Any, Any, Any]:

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import multiprocessing
 import os
+import select
 import signal
 import socket
 import threading
@@ -52,6 +54,15 @@ def single_threaded() -> bool:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:  # no /proc (not Linux): never fork a zygote
         return False
+
+
+def forks_directly(ctx: Any) -> bool:
+    """A pool on ``CONTEXT`` starting now may fork its first workers itself: this
+    process has no other thread, so a fork is as safe as the zygote's own was. Only
+    while a zygote of ours runs (its replacements of dead or retired workers then start
+    from the same state, the program's at ``Hub.start``)."""
+    return (ctx is CONTEXT and SERVER.is_zygote() and single_threaded()
+            and "fork" in multiprocessing.get_all_start_methods())
 
 
 class _Server(_ForkServer):  # type: ignore[misc]
@@ -89,6 +100,10 @@ class _Server(_ForkServer):  # type: ignore[misc]
                 self._users -= 1
                 raise
             return True
+
+    def is_zygote(self) -> bool:
+        """A zygote of ours is (believed) running."""
+        return self._zygote and self._forkserver_pid is not None
 
     def release(self) -> None:
         """A hub closed: the last one stops the zygote (a stdlib server is left to run, as
@@ -305,20 +320,44 @@ def _stop_zygote(pid: int, alive_w: int | None, address: Any) -> None:
         except OSError:
             pass
     deadline = time.monotonic() + STOP_GRACE
+    exited = _exit_waiter(pid)
     try:
         while os.waitpid(pid, os.WNOHANG) == (0, 0):
             if time.monotonic() >= deadline:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 break
-            time.sleep(0.002)
+            exited(deadline - time.monotonic())
     except (ChildProcessError, ProcessLookupError):
         pass
+    finally:
+        exited(None)
     if isinstance(address, str) and not util.is_abstract_socket_namespace(address):
         try:
             os.unlink(address)
         except OSError:
             pass
+
+
+def _exit_waiter(pid: int) -> Callable[[float | None], None]:
+    """``wait(timeout)`` returns once ``pid`` has exited or after ``timeout`` (a pidfd
+    wakes at the exit; without one, 2 ms steps); ``wait(None)`` releases the pidfd."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        def step(timeout: float | None) -> None:
+            if timeout is not None:
+                time.sleep(min(0.002, max(timeout, 0.0)))
+
+        return step
+
+    def wait(timeout: float | None) -> None:
+        if timeout is None:
+            os.close(fd)
+        else:
+            select.select([fd], [], [], max(timeout, 0.0))
+
+    return wait
 
 
 SERVER = _Server()

@@ -177,6 +177,11 @@ class Pump:
     def start(self) -> None:
         self._thread.start()
 
+    def fds(self) -> tuple[int, ...]:
+        """The fds it owns (its wake-up pipe, its selector): a process forked before the
+        pump starts (``ProcessBackend._fork_first_workers``) closes its copies."""
+        return (self._wake_r, self._wake_w, self._sel.fileno())
+
     # -- called from any thread -----------------------------------------------------------
     def call_soon(self, fn: Callable[[], None]) -> None:
         self._calls.append(fn)

@@ -29,7 +29,7 @@ from typing import Any
 
 from .._backends import Backend
 from .._backends.context import default_context
-from .._backends.warmup import warm_up
+from .._backends.warmup import pool_forks_now, warm_up
 from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
 from .above import Above
 from .assembly import build_backend, start_backend
@@ -124,9 +124,13 @@ class Hub(Reads, Calls):
                 # A cluster somewhere else: connect before any thread starts, so a wrong
                 # address fails here, in a sentence, and the header can show its size.
                 self._ensure_backend()
-            # Before any thread of ours starts: the zygote forks only a single-threaded process.
+            # Before any thread of ours starts: the zygote forks only a single-threaded
+            # process, and so does a process pool that forks its first workers itself.
             self._release_server = warm_up(self._options.backend, self._options.mp_context)
-            self._pipeline.start(lambda: self.worker_pids)
+            self._pipeline.prepare()
+            if pool_forks_now(self._options.backend, self._options.mp_context):
+                self._ensure_backend()
+            self._pipeline.run(lambda: self.worker_pids)
         except BaseException:  # even Ctrl-C half-way: stop what did start
             self.close(kill=True)
             raise

@@ -79,6 +79,13 @@ class Pipeline:
         self._final: tuple[Snapshot, list[TaskView] | None] | None = None  # set by _close_state
 
     def start(self, pids: Callable[[], list[int]]) -> None:
+        self.prepare()
+        self.run(pids)
+
+    def prepare(self) -> None:
+        """What starts no thread: the view is chosen (and with it what workers route to
+        it), a hub inside a running one joins it. ``Hub.start`` may fork workers between
+        this and ``run``, while the process is still single-threaded."""
         o = self.options
         if o.tqdm:
             tqdm_patch.acquire()
@@ -97,6 +104,19 @@ class Pipeline:
             self._events = EventsWriter(o.events, self.state, self.lock,
                                         overwrite=o.overwrite_events)
         self.view = view
+        rich = self.mode in ("rich", "custom")
+        root = o.capture_logs if o.capture_logs is not None else rich
+        streams = o.redirect and rich
+        if root or streams or o.capture_print:
+            # Installed in run(): a worker forked before must not inherit its stand-ins.
+            self.capture = Capture(self.inbox, o.capture_print, root=root, streams=streams)
+
+    def run(self, pids: Callable[[], list[int]]) -> None:
+        """Start the collector, the render thread and the rest (after ``prepare``)."""
+        if self.host is not None:
+            return
+        o, view = self.options, self.view
+        assert view is not None, "run() before prepare()"
         on_event = getattr(view, "on_event", None)
         if on_event is not None:
             self.collector.listeners.append(on_event)
@@ -108,11 +128,7 @@ class Pipeline:
         self.collector.on_change = self._render.poke  # an idle render thread sleeps until then
         self.collector.start()
         self._render.start()
-        rich = self.mode in ("rich", "custom")
-        root = o.capture_logs if o.capture_logs is not None else rich
-        streams = o.redirect and rich
-        if root or streams or o.capture_print:
-            self.capture = Capture(self.inbox, o.capture_print, root=root, streams=streams)
+        if self.capture is not None:
             self.capture.install()
         if o.health:
             self._health = HealthSampler(pids, self.state, self.lock)

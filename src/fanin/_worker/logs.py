@@ -260,16 +260,18 @@ class Capture:
         self._saved: dict[str, Any] = {}
         self._ours: dict[str, PrintCapture] = {}
         self.handler = ChannelLogHandler(channel)
+        self._installed = False
 
     def install(self) -> None:
         if self.root:
             root = logging.getLogger()
             self._saved_handlers = root.handlers[:]
             root.handlers = [self.handler]
+        self._installed = True
         for name in ("stdout", "stderr"):
             original = getattr(sys, name)
             stand_in: PrintCapture | None = None
-            if self.streams and _isatty(original):
+            if self._redirects(name, original):
                 stand_in = StreamRedirect(self.channel, original, tag_workers=self.capture_print)
             elif self.capture_print and name == "stdout":
                 stand_in = PrintCapture(self.channel, original)
@@ -278,8 +280,14 @@ class Capture:
                 self._ours[name] = stand_in
                 setattr(sys, name, stand_in)
 
+    def _redirects(self, name: str, original: Any) -> bool:
+        return self.streams and _isatty(original)
+
     def replaced(self, name: str) -> bool:
-        """Whether ``sys.<name>`` is ours now (a terminal we draw on)."""
+        """Whether ``sys.<name>`` is redirected (a terminal we draw on): now, or once
+        installed (a process hub may start workers before: ``Pipeline.prepare``)."""
+        if not self._installed:
+            return self._redirects(name, getattr(sys, name))
         return name in self._ours
 
     def uninstall(self) -> None:
