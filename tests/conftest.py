@@ -27,7 +27,7 @@ def _live_children() -> set[int]:
         # multiprocessing's long-lived helpers; the workers a fork server forked share its
         # command line, so only the server itself (our child) is skipped.
         server = "forkserver" in cmd or p.name() == "fanin-zygote"
-        tracker = "resource_tracker" in cmd or p.name() == "fanin-tracker"
+        tracker = "resource_tracker" in cmd
         if tracker or (server and p.ppid() == os.getpid()):
             continue
         out.add(p.pid)

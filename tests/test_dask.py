@@ -66,7 +66,7 @@ def _children() -> set[int]:
     out = set()
     for p in psutil.Process().children():
         try:
-            if p.status() != psutil.STATUS_ZOMBIE and p.name() != "fanin-tracker" \
+            if p.status() != psutil.STATUS_ZOMBIE \
                     and "resource_tracker" not in " ".join(p.cmdline()):
                 out.add(p.pid)
         except psutil.Error:

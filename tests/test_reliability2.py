@@ -82,7 +82,7 @@ def live_children():
         # The fork server and the resource tracker are not workers (and outlive a hub by
         # design); the workers a fork server forked share its command line, so they count.
         server = "forkserver" in cmd or p.name() == "fanin-zygote"
-        tracker = "resource_tracker" in cmd or p.name() == "fanin-tracker"
+        tracker = "resource_tracker" in cmd
         if tracker or (server and p.ppid() == os.getpid()):
             continue
         out.append(p.pid)
@@ -474,7 +474,7 @@ def demo_workers(s: Script) -> list[psutil.Process]:
             continue
         # Not the fork server itself (a child of the program), but the workers it forked:
         # they share its command line (the zygote's is the program's; its name tells).
-        tracker = "resource_tracker" in cmd or p.name() == "fanin-tracker"
+        tracker = "resource_tracker" in cmd
         if not tracker and not (server and ppid == s.pid):
             out.append(p)
     return out

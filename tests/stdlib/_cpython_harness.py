@@ -404,7 +404,7 @@ def _child_pids() -> set[int]:
     for p in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
             cmd = " ".join(p.cmdline())
-            helper = p.name() in ("fanin-zygote", "fanin-tracker")  # fanin's forks of them
+            helper = p.name() == "fanin-zygote"  # fanin's fork server
             if "forkserver" in cmd or "resource_tracker" in cmd or helper:
                 continue  # multiprocessing's long-lived helpers, shared by later tests
             out.add(p.pid)

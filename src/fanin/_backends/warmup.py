@@ -21,17 +21,19 @@ from collections.abc import Callable
 from typing import Any
 
 
-def warm_up(backend: str, mp_context: Any) -> Callable[[], None]:
-    """Start the fork server, if this hub's pool will use one; returns what ``Hub.close``
-    calls once the pool has stopped (the zygote's release, else nothing).
+def warm_up(backend: str, mp_context: Any) -> Callable[[], Callable[[], None]]:
+    """Start the fork server, if this hub's pool will use one. Returns what ``Hub.close``
+    calls first, once no worker will be started any more (the zygote's ``release``, which
+    lets it go), which returns what ``close`` calls last, once the pool has stopped (it
+    reaps the zygote).
 
     fanin's default context (``zygote.CONTEXT``) forks its zygote here, synchronously (a
     fork takes ~1-3 ms), before the hub starts any thread; when this process is not
     single-threaded it falls back to multiprocessing's server, started in the background."""
     if backend != "process" or getattr(mp_context, "get_start_method", None) is None:
-        return _nothing
+        return no_server
     if mp_context.get_start_method() != "forkserver":
-        return _nothing
+        return no_server
     zygote = sys.modules.get("fanin._backends.zygote")
     if zygote is not None and mp_context is zygote.CONTEXT:
         server = zygote.SERVER
@@ -45,7 +47,7 @@ def warm_up(backend: str, mp_context: Any) -> Callable[[], None]:
         forkserver.ensure_running()
 
     _in_background(ensure)
-    return _nothing
+    return no_server
 
 
 def pool_forks_now(backend: str, mp_context: Any) -> bool:
@@ -60,6 +62,11 @@ def pool_forks_now(backend: str, mp_context: Any) -> bool:
 
 def _nothing() -> None:
     pass
+
+
+def no_server() -> Callable[[], None]:
+    """``warm_up``'s answer when there is no zygote to let go: nothing to reap either."""
+    return _nothing
 
 
 def _in_background(ensure: Callable[[], None]) -> None:

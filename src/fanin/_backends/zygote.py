@@ -105,19 +105,25 @@ class _Server(_ForkServer):  # type: ignore[misc]
         """A zygote of ours is (believed) running."""
         return self._zygote and self._forkserver_pid is not None
 
-    def release(self) -> None:
-        """A hub closed: the last one stops the zygote (a stdlib server is left to run, as
-        multiprocessing leaves it)."""
+    def release(self) -> Callable[[], None]:
+        """A hub is closing and will start no worker: the last one lets the zygote go (a
+        stdlib server is left to run, as multiprocessing leaves it). Returns what to call
+        once the pool has stopped: it reaps the zygote, which meanwhile exits by itself
+        (after its last worker), in parallel with the rest of ``close``."""
         with self._lock:
             self._users = max(0, self._users - 1)
             if self._users or not self._zygote or self._forkserver_pid is None:
-                return
-            pid, alive_w, address = (self._forkserver_pid, self._forkserver_alive_fd,
-                                     self._forkserver_address)
+                return _nothing
+            pid, alive_w = self._forkserver_pid, self._forkserver_alive_fd
             self._forkserver_pid = self._forkserver_alive_fd = None
             self._forkserver_address = None
             self._zygote = False
-        _stop_zygote(pid, alive_w, address)
+        if alive_w is not None:  # its EOF tells the zygote to exit (once its workers have)
+            try:
+                os.close(alive_w)
+            except OSError:
+                pass
+        return lambda: _reap_zygote(pid)
 
     def ensure_running(self) -> None:
         """The stdlib's, after noticing a zygote that died (then its usual server starts)."""
@@ -139,7 +145,6 @@ class _Server(_ForkServer):  # type: ignore[misc]
 
     def _fork_zygote(self) -> None:
         import importlib
-        from multiprocessing import connection
 
         # What multiprocessing's server would preload (the worker loop): imported here, so
         # every worker has it from the fork; this process imports it for its pool anyway.
@@ -150,12 +155,12 @@ class _Server(_ForkServer):  # type: ignore[misc]
                 except ImportError:
                     pass
 
-        _fork_resource_tracker()
+        # No resource tracker is started here: the first workers are plain forks whose
+        # queues need none (``ProcessBackend._fork_first_workers``); the first queue of a
+        # replacement starts multiprocessing's own, as it would have without the zygote.
         with socket.socket(socket.AF_UNIX) as listener:
-            address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
+            address = _address()
             listener.bind(address)
-            if not util.is_abstract_socket_namespace(address):
-                os.chmod(address, 0o600)
             listener.listen()
             # Every client (this process, each worker) holds the write end: when all have
             # gone, the zygote reads EOF and exits, as multiprocessing's server does.
@@ -172,6 +177,12 @@ class _Server(_ForkServer):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._users = 0
         self._forget()
+
+
+def _address() -> str:
+    """An abstract-namespace socket address (Linux): nothing on disk, so no temporary
+    directory to make (``arbitrary_address`` makes one, and removes it at exit)."""
+    return f"\0fanin-zygote-{os.getpid()}-{os.urandom(8).hex()}"
 
 
 def _fork_with_pipe(child: Callable[[int, int], None]) -> tuple[int, int]:
@@ -208,47 +219,6 @@ def _interrupts_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
 
 
-def _fork_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker as a fork too, if it is not running.
-
-    A forkserver worker's queues are named semaphores, which the tracker removes if this
-    process dies: the first queue starts it, as a new interpreter (~20 ms of CPU, taken
-    from the workers on a small machine). Forked now, while this process is single-threaded,
-    it runs the same loop (``resource_tracker.main``) with only the fds an exec'd one has
-    (stdin/stdout/stderr and its pipe): it lives as long as this program, and must not
-    hold a copy of the program's files, sockets or pipes for that long."""
-    from multiprocessing import resource_tracker
-
-    tracker = getattr(resource_tracker, "_resource_tracker", None)
-    if tracker is None or getattr(tracker, "_fd", 0) is not None \
-            or not hasattr(tracker, "_pid"):
-        return  # running already (or a Python whose tracker we do not know)
-    with tracker._lock:
-        if tracker._fd is not None:
-            return
-        tracker._pid, tracker._fd = _fork_with_pipe(lambda r, _w: _tracker_main(r))
-
-
-def _tracker_main(r: int) -> None:
-    code = 0
-    try:
-        import gc
-        import resource
-
-        gc.freeze()  # the copied heap stays shared: nothing here collects it
-        _set_name(TRACKER_NAME)
-        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        os.closerange(3, r)
-        os.closerange(r + 1, limit if limit != resource.RLIM_INFINITY else 65536)
-        from multiprocessing import resource_tracker
-
-        resource_tracker.main(r)
-    except BaseException:  # noqa: BLE001 - nothing to tell: the program sees it gone
-        code = 1
-    finally:
-        os._exit(code)
-
-
 def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
     """The zygote: multiprocessing's fork server loop, in a fork of a single-threaded hub."""
     code = 0
@@ -272,7 +242,6 @@ def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
 
 
 NAME = "fanin-zygote"  # names in ps/top (comm); the command line stays the program's
-TRACKER_NAME = "fanin-tracker"
 
 
 def _set_name(name: str) -> str | None:
@@ -311,14 +280,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _stop_zygote(pid: int, alive_w: int | None, address: Any) -> None:
-    """Close our end of the alive pipe; the zygote exits once its workers have gone too.
-    A worker that outlives the hub (abandoned) must not keep it: SIGKILL after the grace."""
-    if alive_w is not None:
-        try:
-            os.close(alive_w)
-        except OSError:
-            pass
+def _nothing() -> None:
+    pass
+
+
+def _reap_zygote(pid: int) -> None:
+    """Wait for the zygote let go by ``release``. A worker that outlives the hub
+    (abandoned) must not keep it: SIGKILL after the grace."""
     deadline = time.monotonic() + STOP_GRACE
     exited = _exit_waiter(pid)
     try:
@@ -332,11 +300,6 @@ def _stop_zygote(pid: int, alive_w: int | None, address: Any) -> None:
         pass
     finally:
         exited(None)
-    if isinstance(address, str) and not util.is_abstract_socket_namespace(address):
-        try:
-            os.unlink(address)
-        except OSError:
-            pass
 
 
 def _exit_waiter(pid: int) -> Callable[[float | None], None]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from .._backends import Backend
 from .._backends.context import default_context
-from .._backends.warmup import pool_forks_now, warm_up
+from .._backends.warmup import no_server, pool_forks_now, warm_up
 from .._worker.reporter import Reporter, _check_description, _check_total, check_unit
 from .above import Above
 from .assembly import build_backend, start_backend
@@ -97,7 +97,7 @@ class Hub(Reads, Calls):
         self._state_name = "new"
         self._above = Above(self._pipeline, lambda: self._state_name == "started")
         self._release_sigterm: Callable[[], None] = _nothing
-        self._release_server: Callable[[], None] = _nothing  # the zygote (see warm_up)
+        self._release_server: Callable[[], Callable[[], None]] = no_server  # see warm_up
 
     def __getattr__(self, name: str) -> Any:
         # The options read back as attributes (hub.workers, hub.mp_context, hub.refresh, ...).
@@ -153,6 +153,9 @@ class Hub(Reads, Calls):
         self._state_name = "closing"
         closing = Closing(kill, lambda exc: install_force_exit(
             lambda: self.worker_pids, code=exit_code(exc), file=self._options.file))
+        # No worker starts while closing: the zygote may go now, and exits meanwhile.
+        release, self._release_server = self._release_server, no_server
+        reap = release()
         try:
             closing.run((_flush_reporters, self._stop_backend, lambda _: self._pipeline.stop()))
         finally:
@@ -162,8 +165,7 @@ class Hub(Reads, Calls):
             if closing.disarm is not None:
                 closing.disarm()
             self._release_sigterm()
-            release, self._release_server = self._release_server, _nothing
-            release()  # after the pool stopped: its workers no longer need the zygote
+            reap()  # after the pool stopped (a worker of the zygote's keeps it running)
         if closing.errors:
             raise closing.errors[0]
 
