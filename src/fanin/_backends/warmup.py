@@ -8,8 +8,9 @@ one from the hub itself here (``zygote.py``), before the hub starts any thread, 
 process is single-threaded; otherwise (other threads, ``start_method="forkserver"``)
 multiprocessing's server, a new Python that imports the worker loop (~100 ms in a fresh
 interpreter here), is asked for on a helper thread, so that its boot overlaps the
-collector's, renderer's and view's start. No worker starts before the first job. Also here:
-a forked child forgets its parent's fork server.
+collector's, renderer's and view's start, and no worker starts before the first job. With a
+zygote, the pool forks its first workers itself, also before any thread (``pool_forks_now``).
+Also here: a forked child forgets its parent's fork server.
 """
 
 from __future__ import annotations

@@ -12,16 +12,18 @@ the benchmark machine before a fresh program's first worker runs, more than the 
 of a short run's work. When the hub starts, before it starts any thread, this process is
 often single-threaded (checked with the kernel, which sees C threads too: OpenMP, BLAS).
 A fork *then* is as safe as a fork can be, and its child, the zygote, runs
-multiprocessing's own fork server loop: the workers are forked from a single-threaded
-process as before, only without the new interpreter. When the process is not
-single-threaded, or the zygote has gone, multiprocessing's usual fork server starts
+multiprocessing's own fork server loop: workers are forked from a single-threaded process
+as before, only without the new interpreter. The pool's first workers do not even need
+it: they are forked by the hub itself in that same moment (``forks_directly``); the zygote
+serves the replacements of dead or retired workers, from the same state. When the process
+is not single-threaded, or the zygote has gone, multiprocessing's usual fork server starts
 instead, exactly as before.
 
 What changes for the user: a worker starts from this process's state at ``Hub.start``
 (its modules, globals and open files, as under ``fork``) rather than from a fresh import.
 ``start_method="forkserver"`` keeps a fresh interpreter. The zygote lives while a hub
-that started it is open (``Hub.close`` stops it, and it exits by itself when this process
-dies: its "alive" pipe closes).
+that started it is open (``Hub.close`` lets it go and reaps it, and it exits by itself
+when this process dies: its "alive" pipe closes).
 """
 
 from __future__ import annotations

@@ -61,8 +61,9 @@ class Hub(Reads, Calls):
         refresh: frames per second, a ceiling (unchanged frames are not redrawn).
         flush_interval: seconds between a worker's progress messages (latency vs. cost).
         start_method: multiprocessing start method for the process backend (default:
-            forkserver, its server forked from this process when it starts single-threaded;
-            see the README's Reliability section), or a context object. Processes you start
+            forkserver; when this process is single-threaded at ``start()``, the first
+            workers are forked by the hub itself then, and the server is a fork of it; see
+            the README's Reliability section), or a context object. Processes you start
             yourself must use ``hub.mp_context``.
         file: where the display goes (default: stderr, like tqdm).
         address: for ``backend="dask"``, a scheduler to connect to (``"tcp://host:8786"``);
