@@ -11,11 +11,9 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(
