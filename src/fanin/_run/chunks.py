@@ -95,8 +95,14 @@ def _stream(pipeline: Pipeline, group: CallGroup, sync: Callable[[], object],
         refill()
         while inflight:
             done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-            failed = next((f for f in inflight if f in done and f.exception() is not None),
-                          None)
+            if any(f.cancelled() for f in done):
+                # A fail-fast backend cancels the call's other chunks as the failure
+                # happens; a cancelled chunk may be seen before the failed one is settled
+                # (thread backend, ~1 run in 200): wait for the rest, then find the failure.
+                wait(inflight)
+                done = set(inflight)
+            failed = next((f for f in inflight if f in done and not f.cancelled()
+                           and f.exception() is not None), None)
             if failed is not None:
                 status, reason = FAILED, _describe(failed.exception())
                 group.cancel(FAIL_FAST)
