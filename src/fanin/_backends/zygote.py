@@ -29,7 +29,6 @@ when this process dies: its "alive" pipe closes).
 from __future__ import annotations
 
 import contextlib
-import io
 import multiprocessing
 import os
 import select
@@ -38,13 +37,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from multiprocessing import forkserver, popen_forkserver, process, reduction, spawn, util
-from multiprocessing.context import ForkServerContext, set_spawning_popen
+from multiprocessing import process, util
+from multiprocessing.context import ForkServerContext
 from typing import Any
 
 # multiprocessing's internals, as they are from 3.10 to 3.13 (typeshed knows only part):
-_ForkServer: Any = forkserver.ForkServer
-_ForkServerPopen: Any = popen_forkserver.Popen
 _util: Any = util
 
 STOP_GRACE = 2.0  # seconds the zygote gets to exit after its last client went, then SIGKILL
@@ -67,21 +64,39 @@ def forks_directly(ctx: Any) -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
-class _Server(_ForkServer):  # type: ignore[misc]
-    """multiprocessing's fork server client, pointed at a zygote while one is running.
+class _Server:
+    """Which fork server this process's pools ask: a zygote of ours while one runs, else
+    multiprocessing's usual server (started by the stdlib's code, with our preload).
 
-    Everything but the start is the stdlib's: ``connect_to_new_process`` asks whatever
-    server ``_forkserver_pid`` names, and ``ensure_running`` starts multiprocessing's usual
-    server (with our preload) when there is none or it died."""
+    The state the stdlib's fork server client keeps (pid, address, "alive" pipe) lives
+    here; the client itself (``zygote_client``, a ``multiprocessing.forkserver.ForkServer``)
+    is imported only when a worker is started through it: a replacement of a dead or
+    retired worker, or a pool that could not fork its first workers itself. Most runs
+    start none, and that import (the fork server, spawn, runpy, the resource tracker) is
+    ~3.5 ms of a short run's main-process CPU (issue 13)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self._lock = threading.Lock()
         self._forkserver_pid: int | None = None
         self._forkserver_alive_fd: int | None = None
         self._forkserver_address: Any = None
-        self.set_forkserver_preload(["fanin._backends.child"])
+        self._preload_modules = ["fanin._backends.child"]
         self._users = 0  # open hubs that asked for it
         self._zygote = False  # _forkserver_pid is a zygote of ours (else the stdlib's server)
+        self._client: Any = None
+
+    def client(self) -> Any:
+        """The stdlib's fork server client, reading and writing this object's state."""
+        if self._client is None:
+            from .zygote_client import Client
+
+            self._client = Client(self)
+        return self._client
+
+    def set_forkserver_preload(self, module_names: list[str]) -> None:
+        if not all(type(mod) is str for mod in module_names):
+            raise TypeError("module_names must be a list of strings")
+        self._preload_modules = module_names
 
     def acquire(self) -> bool:
         """A hub starts: fork a zygote if none runs and this process is single-threaded.
@@ -129,11 +144,17 @@ class _Server(_ForkServer):  # type: ignore[misc]
 
     def ensure_running(self) -> None:
         """The stdlib's, after noticing a zygote that died (then its usual server starts)."""
+        self.client().ensure_running()
+
+    def forget_dead_zygote(self) -> None:
+        """A zygote of ours that died is forgotten: the stdlib's server starts in its place."""
         with self._lock:
             if self._zygote and self._forkserver_pid is not None \
                     and not _alive(self._forkserver_pid):
                 self._forget()
-        super().ensure_running()
+
+    def connect_to_new_process(self, fds: list[int]) -> tuple[int, int]:
+        return self.client().connect_to_new_process(fds)  # type: ignore[no-any-return]
 
     def _forget(self) -> None:
         if self._forkserver_alive_fd is not None:
@@ -234,6 +255,11 @@ def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+        # Asleep until the first request (or the hub's exit): the fork server's loop, and
+        # its imports, only then. A run that replaces no worker never pays them.
+        select.select([listener_fd, alive_r], [], [])
+        from multiprocessing import forkserver
+
         forkserver.main(listener_fd, alive_r, [])  # nothing to preload: it is all here
     except SystemExit:
         pass
@@ -330,35 +356,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=SERVER.after_fork_in_child)
 
 
-class _Popen(_ForkServerPopen):  # type: ignore[misc]
-    """``popen_forkserver.Popen`` asking ``SERVER`` instead of multiprocessing's singleton.
-
-    ``_launch`` is the stdlib's, unchanged from 3.10 to 3.13, but for the server it asks."""
-
-    def _launch(self, process_obj: Any) -> None:
-        prep_data = spawn.get_preparation_data(process_obj._name)
-        buf = io.BytesIO()
-        set_spawning_popen(self)
-        try:
-            reduction.dump(prep_data, buf)
-            reduction.dump(process_obj, buf)
-        finally:
-            set_spawning_popen(None)
-        self.sentinel, w = SERVER.connect_to_new_process(self._fds)
-        # A duplicate of the data pipe's write end: the child's sentinel of this process.
-        parent_w = os.dup(w)
-        self.finalizer = util.Finalize(self, _util.close_fds, (parent_w, self.sentinel))
-        with open(w, "wb", closefd=True) as f:
-            f.write(buf.getbuffer())
-        self.pid = forkserver.read_signed(self.sentinel)
-
-
 class ZygoteProcess(process.BaseProcess):
     _start_method = "forkserver"
 
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
-        return _Popen(process_obj)
+        from .zygote_client import Popen
+
+        return Popen(process_obj)
 
 
 class ZygoteContext(ForkServerContext):
