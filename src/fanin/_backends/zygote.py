@@ -88,9 +88,9 @@ class _Server:
     def client(self) -> Any:
         """The stdlib's fork server client, reading and writing this object's state."""
         if self._client is None:
-            from .zygote_client import Client
+            from .zygote_client import Client, Popen
 
-            self._client = Client(self)
+            self._client = Popen.client = Client(self)
         return self._client
 
     def set_forkserver_preload(self, module_names: list[str]) -> None:
@@ -152,9 +152,6 @@ class _Server:
             if self._zygote and self._forkserver_pid is not None \
                     and not _alive(self._forkserver_pid):
                 self._forget()
-
-    def connect_to_new_process(self, fds: list[int]) -> tuple[int, int]:
-        return self.client().connect_to_new_process(fds)  # type: ignore[no-any-return]
 
     def _forget(self) -> None:
         if self._forkserver_alive_fd is not None:
@@ -361,6 +358,7 @@ class ZygoteProcess(process.BaseProcess):
 
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
+        SERVER.client()  # the Popen class asks it
         from .zygote_client import Popen
 
         return Popen(process_obj)

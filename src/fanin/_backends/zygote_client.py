@@ -57,9 +57,10 @@ class Popen(_ForkServerPopen):  # type: ignore[misc]
 
     ``_launch`` is the stdlib's, unchanged from 3.10 to 3.13, but for the server it asks."""
 
-    def _launch(self, process_obj: Any) -> None:
-        from .zygote import SERVER
+    client: Client | None = None  # set by the zygote state's ``client()``, before any start
 
+    def _launch(self, process_obj: Any) -> None:
+        assert self.client is not None
         prep_data = spawn.get_preparation_data(process_obj._name)
         buf = io.BytesIO()
         set_spawning_popen(self)
@@ -68,7 +69,7 @@ class Popen(_ForkServerPopen):  # type: ignore[misc]
             reduction.dump(process_obj, buf)
         finally:
             set_spawning_popen(None)
-        self.sentinel, w = SERVER.connect_to_new_process(self._fds)
+        self.sentinel, w = self.client.connect_to_new_process(self._fds)
         # A duplicate of the data pipe's write end: the child's sentinel of this process.
         parent_w = os.dup(w)
         self.finalizer = util.Finalize(self, _util.close_fds, (parent_w, self.sentinel))
