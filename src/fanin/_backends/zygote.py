@@ -254,7 +254,9 @@ def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
         # Asleep until the first request (or the hub's exit): the fork server's loop, and
         # its imports, only then. A run that replaces no worker never pays them.
-        select.select([listener_fd, alive_r], [], [])
+        ready, _, _ = select.select([listener_fd, alive_r], [], [])
+        if ready == [alive_r]:
+            return  # every client went without asking for a worker: no loop to run
         from multiprocessing import forkserver
 
         forkserver.main(listener_fd, alive_r, [])  # nothing to preload: it is all here
