@@ -150,6 +150,17 @@ def _peer_targets(pe: dict[str, Any] | None) -> list[dict[str, Any]]:
             out.append(_target(f"13 peers {us:g}us [{b}] < 3%", "overhead at 10 µs items < 3% "
                                "on the process backend (median of pairs)",
                                fanin["overhead_pct"], 3.0, "%"))
+        head = (cell.get("vs_tqdm") or {}).get("fanin")
+        if head is not None:
+            out.append(_target(f"13 peers {us:g}us [{b}] head to head", "the same, fanin's run "
+                               "against tqdm's of the same repetition (median ratio - 1)",
+                               head["pct"], 0.0, "%"))
+    for cell in (pe.get("between_items") or {}).get("cells", ()):
+        f, tq = cell.get("fanin"), cell.get("tqdm")
+        if f is not None and tq is not None:
+            out.append(_target(f"13 peers per update {cell['item_us']:g}us [{cell['backend']}]",
+                               "one update's cost between items, in the worker: fanin's "
+                               "advance() <= tqdm's update()", f["ns"], tq["ns"], "ns"))
     cpu = pe.get("whole_run_cpu") or {}
     for name, limit, what in (("busy", 1.0, "2 busy workers"),
                               ("idle", 0.5, "2 tasks that do not move")):
@@ -321,6 +332,40 @@ def print_tables(doc: dict[str, Any]) -> None:
         con.print(t)
 
 
+def _both(by_tool: dict[str, Any], key: str, fmt: str) -> str:
+    """``fanin / tqdm`` of one figure."""
+    return " / ".join(_f((by_tool.get(tool) or {}).get(key), fmt) for tool in ("fanin", "tqdm"))
+
+
+def _print_peer_parts(pe: dict[str, Any], cols: list[Any], by: dict[Any, Any], table: Any,
+                      con: Any) -> None:
+    """fanin against tqdm cell by cell: head to head, and the overhead taken apart."""
+    if not any("vs_tqdm" in by[k] for k in cols):
+        return
+    fixed = pe.get("fixed") or {}
+    ns = {(c["backend"], c["item_us"]): c for c in (pe.get("between_items") or {}).get("cells", ())}
+    parts = {(d["backend"], d["item_us"], d["tool"]): d for d in pe.get("decomposition", ())}
+    t = table("peers, fanin against tqdm: each run against tqdm's of the same repetition "
+              "(median ratio - 1, repetitions fanin was faster), how far the bare pool's own runs "
+              "spread; the overhead taken apart: fixed cost (2 x 1 item, ms added), one "
+              "update's cost between items in the worker (ns; thread: the thread's CPU), "
+              "measured ms added vs fixed + updates (fanin / tqdm)",
+              "cell", "fanin vs tqdm", "bare spread", "fixed ms", "ns/update", "measured ms",
+              "predicted ms")
+    for key in cols:
+        b, us = key
+        head = (by[key].get("vs_tqdm") or {}).get("fanin")
+        fx = (fixed.get(b) or {}).get("cells", {})
+        n = ns.get(key, {})
+        part = {tool: parts.get((b, us, tool)) for tool in ("fanin", "tqdm")}
+        t.add_row(f"{b}, {us:g} µs",
+                  f"{_f(head['pct'], '+.1f')} % ({head['faster']}/{head['of']})" if head else "-",
+                  f"{_f(by[key].get('bare_spread_pct'), '.0f')} %",
+                  _both(fx, "ms_added", ".1f"), _both(n, "ns", ".0f"),
+                  _both(part, "measured_ms", ".1f"), _both(part, "predicted_ms", ".1f"))
+    con.print(t)
+
+
 _TOOL_NAMES = {"fanin": "fanin Hub.map + advance()",
                "tqdm": "tqdm, bar per worker (position=, set_lock)",
                "atpbar": "atpbar", "mpire": "mpire map(progress_bar=True)",
@@ -366,6 +411,7 @@ def _print_peers(pe: dict[str, Any] | None, table: Any, con: Any) -> None:
     con.print(t)
     if p.get("missing_tools"):
         con.print(f"peers not installed (left out): {', '.join(p['missing_tools'])}")
+    _print_peer_parts(pe, cols, by, table, con)
     cpu = pe.get("whole_run_cpu")
     if cpu:
         t = table(f"peers: main-process CPU over a whole run, % of one core (psutil; ns clock): "

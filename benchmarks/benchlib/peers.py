@@ -168,17 +168,18 @@ def _fresh(sink: Any, tool: str, backend: str, **kw: Any) -> dict[str, Any]:
 
 
 def _pairs(sink: Any, sizes: Any, item_us: float, iters: int, backend: str,
-           tools: list[str]) -> dict[str, Any]:
+           tools: list[str], items: int | None = None, pairs: int | None = None
+           ) -> dict[str, Any]:
+    items = sizes.peers_items if items is None else items
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"on": [], "off": []} for t in tools}
     tools = [t for t in tools if backend == "process" or t not in PROCESS_ONLY]
-    for rep in range(sizes.peers_pairs):
+    for rep in range(sizes.peers_pairs if pairs is None else pairs):
         for k, tool in enumerate(tools):
             order = ("off", "on") if (rep + k) % 2 == 0 else ("on", "off")
             for mode in order:
                 runs[tool][mode].append(_fresh(sink, tool if mode == "on" else "bare", backend,
-                                               jobs=WORKERS, items=sizes.peers_items,
-                                               iters=iters))
-    per_item = 1 / sizes.peers_items  # wall delta -> per item on a worker's timeline
+                                               jobs=WORKERS, items=items, iters=iters))
+    per_item = 1 / items  # wall delta -> per item on a worker's timeline
     cells: dict[str, Any] = {}
     for tool in tools:
         on, off = runs[tool]["on"], runs[tool]["off"]
@@ -190,6 +191,7 @@ def _pairs(sink: Any, sizes: Any, item_us: float, iters: int, backend: str,
             "overhead_with_import_pct": 100 * median(
                 (a + r["import_s"]) / b - 1 for a, r, b in zip(won, on, woff)),
             "us_per_item_added": 1e6 * per_item * median(a - b for a, b in zip(won, woff)),
+            "ms_added": 1e3 * median(a - b for a, b in zip(won, woff)),
             "wall_on_s": median(won), "wall_off_s": median(woff),
             "main_cpu_on_s": median(r["main_cpu_s"] for r in on),
             "main_cpu_off_s": median(r["main_cpu_s"] for r in off),
@@ -200,7 +202,33 @@ def _pairs(sink: Any, sizes: Any, item_us: float, iters: int, backend: str,
             "foreign_load_cores_max": max(r["foreign_load_cores"] or 0.0 for r in on + off),
             "runs": runs[tool],
         }
-    return {"backend": backend, "item_us": item_us, "cells": cells}
+    head = _head_to_head(runs, tools)
+    return {"backend": backend, "item_us": item_us, "items": items, "cells": cells,
+            "vs_tqdm": head, "bare_spread_pct": _spread(runs, tools)}
+
+
+def _head_to_head(runs: dict[str, dict[str, list[dict[str, Any]]]], tools: list[str]
+                  ) -> dict[str, Any]:
+    """Each tool's "on" run against tqdm's of the same repetition (minutes apart at most,
+    one noisy run fewer than the on/off difference): median ratio - 1, and how many
+    repetitions the tool was the faster one."""
+    out: dict[str, Any] = {}
+    if "tqdm" not in tools:
+        return out
+    theirs = [r["wall_s"] for r in runs["tqdm"]["on"]]
+    for tool in tools:
+        if tool == "tqdm":
+            continue
+        ours = [r["wall_s"] for r in runs[tool]["on"]]
+        out[tool] = {"pct": 100 * median(a / b - 1 for a, b in zip(ours, theirs)),
+                     "faster": sum(a < b for a, b in zip(ours, theirs)), "of": len(ours)}
+    return out
+
+
+def _spread(runs: dict[str, dict[str, list[dict[str, Any]]]], tools: list[str]) -> float:
+    """How far the bare pool's own runs of the cell spread: (slowest - fastest) / median."""
+    walls = [r["wall_s"] for t in tools for r in runs[t]["off"]]
+    return 100 * (max(walls) - min(walls)) / median(walls) if walls else 0.0
 
 
 def _whole_run_cpu(sink: Any, sizes: Any, iters: int, per_item: float) -> dict[str, Any]:
@@ -256,6 +284,16 @@ def run(sizes: Any) -> dict[str, Any]:
                 cell = _pairs(sink, sizes, item_us, iters, backend, tools)
                 cell["measured_item_us"] = per_item * 1e6
                 cells.append(cell)
+        fixed = {}
+        for backend in ("process", "thread"):
+            progress_note(f"peers: fixed cost [{backend}], {WORKERS} x 1 item, "
+                          f"{', '.join(tools)}, {sizes.peers_fixed_pairs} pairs each")
+            fixed[backend] = _pairs(sink, sizes, 0.0, 0, backend, tools, items=1,
+                                    pairs=sizes.peers_fixed_pairs)
+        from . import between
+
+        per_update = between.run(sink, sizes, {us: calib[us][0] for us in sizes.peers_item_us},
+                                 tools)
         cpu = _whole_run_cpu(sink, sizes, *calib[10.0])
         pty_bytes = sink.bytes
     return {"params": {"workers": WORKERS, "jobs": WORKERS, "items_per_job": sizes.peers_items,
@@ -265,4 +303,27 @@ def run(sizes: Any) -> dict[str, Any]:
                        "fanin_pattern": "with Hub(backend=b, workers=2) as hub: hub.map(job, "
                                         "jobs); defaults on a terminal: Rich view, summary "
                                         "table, psutil health"},
-            "cells": cells, "whole_run_cpu": cpu}
+            "cells": cells, "fixed": fixed, "between_items": per_update,
+            "decomposition": _decompose(cells, fixed, per_update), "whole_run_cpu": cpu}
+
+
+def _decompose(cells: list[dict[str, Any]], fixed: dict[str, Any], per_update: dict[str, Any]
+               ) -> list[dict[str, Any]]:
+    """Each cell's measured added wall (median on - off) beside what its parts predict: the
+    fixed cost (2 x 1 item) plus the per-update cost times the updates on the critical
+    path (one job's items per process worker; both jobs' on one GIL)."""
+    ns = {(c["backend"], c["item_us"], t): c[t]["ns"] for c in per_update["cells"]
+          for t in ("fanin", "tqdm") if t in c}
+    out = []
+    for cell in cells:
+        b, us, items = cell["backend"], cell["item_us"], cell["items"]
+        serial = items * (WORKERS if b == "thread" else 1)
+        for tool in ("fanin", "tqdm"):
+            x, f = cell["cells"].get(tool), fixed[b]["cells"].get(tool)
+            if x is None or f is None or (b, us, tool) not in ns:
+                continue
+            per_ms = ns[(b, us, tool)] * serial / 1e6
+            out.append({"backend": b, "item_us": us, "tool": tool, "measured_ms": x["ms_added"],
+                        "fixed_ms": f["ms_added"], "updates_ms": per_ms,
+                        "predicted_ms": f["ms_added"] + per_ms})
+    return out

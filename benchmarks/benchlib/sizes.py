@@ -37,6 +37,10 @@ class Sizes:
     peers_cpu_seconds: float  # whole-run main CPU: busy run length
     peers_idle_seconds: float  # ... and how long the 2 tasks sleep without moving
     peers_cpu_reps: int
+    peers_fixed_pairs: int  # fixed cost: 2 jobs of 1 item, alternating on/off pairs
+    between_pairs: int  # per-update cost between items: pairs of blocks per job
+    between_reps: int  # fresh runs per tool and cell
+    between_block_ms: float  # a block's length
     # many_items (issue 14)
     many_cells: tuple[tuple[int, float], ...]  # (items, µs per item)
     many_reps: int
@@ -57,7 +61,8 @@ SMOKE = Sizes("smoke", hot_n=20_000, hot_reps=1, e2e_seconds=0.03, e2e_reps=1,
               latency_seconds=0.5, scale_workers=4, scale_tasks=40, scale_items=10,
               scale_item_us=10, scale_baseline=False,
               peers_items=1_000, peers_item_us=(10,), peers_pairs=1, peers_cpu_seconds=0.1,
-              peers_idle_seconds=0.1, peers_cpu_reps=1,
+              peers_idle_seconds=0.1, peers_cpu_reps=1, peers_fixed_pairs=1,
+              between_pairs=4, between_reps=1, between_block_ms=1.0,
               many_cells=((500, 0),), many_reps=1, many_old_n=100,
               many_per_item_max_n=500, life_items=1_000, life_reps=1)
 QUICK = Sizes("quick", hot_n=200_000, hot_reps=3, e2e_seconds=0.25, e2e_reps=2,
@@ -65,7 +70,8 @@ QUICK = Sizes("quick", hot_n=200_000, hot_reps=3, e2e_seconds=0.25, e2e_reps=2,
               cpu_reps=1, latency_seconds=1.5, scale_workers=16, scale_tasks=1_000,
               scale_items=50, scale_item_us=10, scale_baseline=False,
               peers_items=20_000, peers_item_us=(1, 10), peers_pairs=1, peers_cpu_seconds=2.0,
-              peers_idle_seconds=2.0, peers_cpu_reps=1,
+              peers_idle_seconds=2.0, peers_cpu_reps=1, peers_fixed_pairs=3,
+              between_pairs=20, between_reps=1, between_block_ms=5.0,
               many_cells=((20_000, 0), (20_000, 40), (200_000, 0)), many_reps=1, many_old_n=5_000,
               many_per_item_max_n=0, life_items=20_000, life_reps=2)
 FULL = Sizes("full", hot_n=1_000_000, hot_reps=7, e2e_seconds=0.5, e2e_reps=6,
@@ -73,7 +79,8 @@ FULL = Sizes("full", hot_n=1_000_000, hot_reps=7, e2e_seconds=0.5, e2e_reps=6,
              cpu_reps=3, latency_seconds=5.0, scale_workers=64, scale_tasks=10_000,
              scale_items=100, scale_item_us=10, scale_baseline=True,
              peers_items=50_000, peers_item_us=(1, 10), peers_pairs=9, peers_cpu_seconds=4.0,
-             peers_idle_seconds=5.0, peers_cpu_reps=3,
+             peers_idle_seconds=5.0, peers_cpu_reps=3, peers_fixed_pairs=9,
+             between_pairs=60, between_reps=4, between_block_ms=5.0,
              many_cells=tuple((n, us) for n in (20_000, 200_000) for us in (0, 10, 40)),
              many_reps=3,
              many_old_n=20_000, many_per_item_max_n=20_000, life_items=50_000, life_reps=5)

@@ -109,3 +109,41 @@ def many_item_rep(args: tuple[int, int], progress: Any) -> int:
     (the reporter goes unused, as it would for an unchanged function wrapped this way)."""
     iters, x = args
     return many_item(iters, x)
+
+
+# -- peers, between items: one update's cost between real items, in a pool worker ----------
+def _alternating(call: Any, iters: int, pairs: int, per: int) -> list[list[float]]:
+    """``pairs`` pairs of blocks of ``per`` items, one block without updates and one with a
+    ``call()`` after each item, in alternating order: per pair, [bare wall, with wall, bare
+    thread CPU, with thread CPU] (seconds). Both blocks of a pair run in the same worker
+    within a few ms, so a slower core or a busier machine moves both alike."""
+    clock, cpu = time.perf_counter, time.thread_time
+    out: list[list[float]] = []
+    for p in range(pairs):
+        pair = [0.0, 0.0, 0.0, 0.0]
+        for kind in ((0, 1) if p % 2 == 0 else (1, 0)):
+            t, c = clock(), cpu()
+            if kind == 0:
+                for _ in range(per):
+                    spin(iters)
+            else:
+                for _ in range(per):
+                    spin(iters)
+                    call()
+            pair[kind], pair[2 + kind] = clock() - t, cpu() - c
+        out.append(pair)
+    return out
+
+
+def between_fanin(args: tuple[int, int, int, int], progress: Any) -> list[list[float]]:
+    idx, iters, pairs, per = args
+    progress.start(description=f"job {idx + 1}", total=pairs * per)
+    return _alternating(progress.advance, iters, pairs, per)
+
+
+def between_tqdm(args: tuple[int, int, int, int]) -> list[list[float]]:
+    from tqdm import tqdm
+
+    idx, iters, pairs, per = args
+    with tqdm(total=pairs * per, position=idx, desc=f"job {idx + 1}") as bar:
+        return _alternating(bar.update, iters, pairs, per)
