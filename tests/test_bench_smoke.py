@@ -88,6 +88,18 @@ def _check_new_cases(doc: dict) -> None:
             assert {"overhead_pct", "overhead_fastest_pct", "us_per_item_added",
                     "main_cpu_on_s", "main_cpu_off_s"} <= set(x)
             assert len(x["runs"]["on"]) == len(x["runs"]["off"]) == pe["params"]["pairs"]
+        assert set(cell["vs_tqdm"]) == expected - {"tqdm"}
+    for backend in ("process", "thread"):  # the fixed cost: 2 jobs of 1 item
+        fixed = pe["fixed"][backend]
+        assert fixed["items"] == 1 and all(x["exact"] for x in fixed["cells"].values())
+    between = pe["between_items"]["cells"]
+    assert {(c["backend"], c["item_us"]) for c in between} == {("process", 10), ("thread", 10)}
+    for cell in between:  # every pair of blocks of every job came back, per tool
+        for tool in ("fanin", "tqdm"):
+            assert cell[tool]["n"] == 2 * pe["between_items"]["pairs_per_job"]
+            assert cell[tool]["block_ms"] > 0
+    assert {(d["backend"], d["tool"]) for d in pe["decomposition"]} == {
+        (b, t) for b in ("process", "thread") for t in ("fanin", "tqdm")}
     for shape in ("busy", "idle"):
         rows = pe["whole_run_cpu"][shape]
         assert {"bare", "fanin", "tqdm"} <= set(rows)
