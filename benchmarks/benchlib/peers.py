@@ -33,9 +33,14 @@ top-level module was imported before the clock: fanin's names load on first use,
 
 Main-process CPU is psutil's ``cpu_times()`` (user + system) of the measuring process over
 that window, children excluded (thread backend: the workers are threads, so it includes the
-work). A second part measures it over a whole run of about 4 s with 2 process workers
-busy (10 µs items, one update each) and with 2 tasks that sleep 5 s without moving: fanin
-vs the bare pool vs tqdm, as % of one core.
+work). A second part measures it over a whole run of 4 s with 2 process workers busy (10
+µs items, one update each, as many as fit in 4 s: an item count calibrated beforehand once
+made 2.2 s runs, the machine having sped up) and with 2 tasks that sleep 5 s without
+moving: fanin vs the bare pool vs tqdm, as % of one core.
+
+The fixed cost (2 jobs of 1 item) and one update's cost between items inside the workers
+(``between.py``) take each cell's overhead apart: fixed + updates on the critical path
+against what the cell measured.
 """
 
 from __future__ import annotations
@@ -78,10 +83,13 @@ def _run_tool(tool: str, backend: str, work: list[Any], shape: str, iters: int,
     """Run the tool's pattern; for fanin, also append what its display counted."""
     from . import work as w
 
-    sleep = shape == "sleep"
+    pick = {"sleep": ("bare_sleep", "fanin_sleep", "tqdm_sleep"),
+            "timed": ("bare_timed", "fanin_timed", "tqdm_timed"),
+            "items": ("bare_job", "fanin_job", "tqdm_job")}[shape]
+    bare_fn, fanin_fn, tqdm_fn = (getattr(w, name) for name in pick)
     if tool == "bare":
         with _executor(backend, WORKERS) as ex:
-            return list(ex.map(w.bare_sleep if sleep else w.bare_job, work))
+            return list(ex.map(bare_fn, work))
     if tool in ("fanin", "fanin_fork"):
         import fanin
 
@@ -89,14 +97,14 @@ def _run_tool(tool: str, backend: str, work: list[Any], shape: str, iters: int,
         # default (forkserver: a new server process in a fresh interpreter) costs here.
         kw = {"start_method": "fork"} if tool == "fanin_fork" else {}
         with fanin.Hub(backend=backend, workers=WORKERS, **kw) as hub:
-            results = hub.map(w.fanin_sleep if sleep else w.fanin_job, work)
+            results = hub.map(fanin_fn, work)
         shown.append(sum(t.completed for t in hub.tasks()))  # after close: every update applied
         return results  # type: ignore[return-value]
     if tool == "tqdm":
         from tqdm import tqdm
 
         with _executor(backend, WORKERS, tqdm.set_lock, (tqdm.get_lock(),)) as ex:
-            return list(ex.map(w.tqdm_sleep if sleep else w.tqdm_job, work))
+            return list(ex.map(tqdm_fn, work))
     if tool == "atpbar":
         from atpbar import find_reporter, flushing, register_reporter
 
@@ -117,7 +125,7 @@ def _run_tool(tool: str, backend: str, work: list[Any], shape: str, iters: int,
 
 
 def child(tool: str, backend: str, jobs: int, items: int, iters: int, shape: str = "items",
-          sleep_s: float = 0.0) -> dict[str, Any]:
+          sleep_s: float = 0.0, busy_s: float = 0.0) -> dict[str, Any]:
     """One measurement (in a fresh process): the tool's pattern, or the bare pool."""
     # The stdlib executor every "off" run (and tqdm's and atpbar's "on" runs) uses is
     # imported before the clock for every tool, so no side pays it and the other not.
@@ -135,6 +143,7 @@ def child(tool: str, backend: str, jobs: int, items: int, iters: int, shape: str
     import_s = time.perf_counter() - t
     me = psutil.Process()
     work: list[Any] = ([(i, sleep_s) for i in range(jobs)] if shape == "sleep"
+                       else [(i, busy_s, iters) for i in range(jobs)] if shape == "timed"
                        else [(i, items, iters) for i in range(jobs)])
     s0 = system_busy_s()
     c0, p0, t0 = me.cpu_times(), time.process_time(), time.perf_counter()
@@ -143,7 +152,8 @@ def child(tool: str, backend: str, jobs: int, items: int, iters: int, shape: str
     wall = time.perf_counter() - t0
     p1, c1 = time.process_time(), me.cpu_times()
     s1 = system_busy_s()
-    expected = jobs if shape == "sleep" else jobs * items
+    expected = (jobs if shape == "sleep" else sum(results) if shape == "timed"
+                else jobs * items)
     own = (c1.user + c1.system + c1.children_user + c1.children_system
            - c0.user - c0.system - c0.children_user - c0.children_system)
     return {
@@ -233,11 +243,12 @@ def _spread(runs: dict[str, dict[str, list[dict[str, Any]]]], tools: list[str]) 
 
 def _whole_run_cpu(sink: Any, sizes: Any, iters: int, per_item: float) -> dict[str, Any]:
     tools = [t for t in CPU_TOOLS if available(t)]
-    items = max(10, round(sizes.peers_cpu_seconds / per_item))
-    shapes = {"busy": {"shape": "items", "items": items, "iters": iters},
+    # Busy for a set time (not a calibrated item count): every run lasts about as long.
+    shapes = {"busy": {"shape": "timed", "items": 0, "iters": iters,
+                       "busy_s": sizes.peers_cpu_seconds},
               "idle": {"shape": "sleep", "items": 1, "iters": 0,
                        "sleep_s": sizes.peers_idle_seconds}}
-    out: dict[str, Any] = {"busy_items_per_worker": items,
+    out: dict[str, Any] = {"busy_item_us": per_item * 1e6,
                            "busy_target_s": sizes.peers_cpu_seconds,
                            "idle_sleep_s": sizes.peers_idle_seconds}
     for name, kw in shapes.items():
@@ -254,6 +265,8 @@ def _whole_run_cpu(sink: Any, sizes: Any, iters: int, per_item: float) -> dict[s
             res[tool] = {"pct_core": median(pct), "pct_core_clock": median(pct_clock),
                          "wall_s": median(r["wall_s"] for r in runs[tool]),
                          "main_cpu_s": median(r["main_cpu_s"] for r in runs[tool]),
+                         "main_cpu_clock_s": median(r["main_cpu_clock_s"] for r in runs[tool]),
+                         "items": median(r["completed"] for r in runs[tool]),
                          "exact": all(r["exact"] for r in runs[tool]), "runs": runs[tool]}
         if "bare" in res:
             for tool in tools:

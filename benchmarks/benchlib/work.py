@@ -97,6 +97,46 @@ def tqdm_sleep(args: tuple[int, float]) -> int:
     return 1
 
 
+# -- peers: whole-run main CPU, busy for a set time ----------------------------------------
+# The busy run lasts ``seconds`` whatever the machine's speed at the time: an item count
+# calibrated minutes earlier gave 2.2 s runs instead of 4 s once (the machine had sped up).
+CHECK_EVERY = 100  # items between two clock reads (the same for every tool)
+
+
+def _until(seconds: float, iters: int, update: Any) -> int:
+    clock = time.perf_counter
+    deadline = clock() + seconds
+    done = 0
+    while clock() < deadline:
+        for _ in range(CHECK_EVERY):
+            spin(iters)
+            update()
+        done += CHECK_EVERY
+    return done
+
+
+def _nothing() -> None:
+    pass
+
+
+def bare_timed(args: tuple[int, float, int]) -> int:
+    return _until(args[1], args[2], _nothing)
+
+
+def fanin_timed(args: tuple[int, float, int], progress: Any) -> int:
+    idx, seconds, iters = args
+    progress.start(description=f"job {idx + 1}")
+    return _until(seconds, iters, progress.advance)
+
+
+def tqdm_timed(args: tuple[int, float, int]) -> int:
+    from tqdm import tqdm
+
+    idx, seconds, iters = args
+    with tqdm(position=idx, desc=f"job {idx + 1}") as bar:
+        return _until(seconds, iters, bar.update)
+
+
 # -- many_items: an unchanged function over many items -------------------------------------
 def many_item(iters: int, x: int) -> int:
     """``f(x)`` for the one-liners (bound with ``functools.partial(many_item, iters)``):
