@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import queue
 import signal
 import sys
 import threading
@@ -33,7 +32,7 @@ ANNOUNCE_ABOVE = 64 << 10  # bytes: a result this large is announced first (Resu
 INIT_FAILED = -1  # the job id of the message a worker sends when its initializer raised
 
 
-def worker_main(task_q: Any, report_q: Any, flush_interval: float,
+def worker_main(task_r: Any, task_w: Any, report_q: Any, flush_interval: float,
                 log_level: int | None = None, capture_print: bool = False,
                 cancel_r: Any = None, initializer: Any = None, initargs: tuple[Any, ...] = (),
                 max_tasks: int | None = None, hub_pid: int | None = None,
@@ -49,8 +48,8 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
     # A forked worker inherits the caller's handlers; the hub stops workers with SIGTERM
     # and expects them to die at once, not to run a handler meant for the caller.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Drop our copy of the task queue's write end, so the hub's death reads as EOF here.
-    task_q._writer.close()
+    # Drop our copy of the task pipe's write end, so the hub's death reads as EOF here.
+    task_w.close()
     # Log lines and captured output travel in batches, not one message each (see LogBatcher).
     logs = LogBatcher(report_q, flush_interval)
     if log_level is not None:
@@ -86,11 +85,12 @@ def worker_main(task_q: Any, report_q: Any, flush_interval: float,
     done = 0
     while max_tasks is None or done < max_tasks:
         try:
-            job = task_q.get(timeout=ORPHAN_CHECK)
-        except queue.Empty:
-            if not _alive(parent):
-                return  # the hub's process is gone: do not linger as an orphan
-            continue
+            # The hub's pump writes each task as one frame (``taskpipe``).
+            if not task_r.poll(ORPHAN_CHECK):
+                if not _alive(parent):
+                    return  # the hub's process is gone: do not linger as an orphan
+                continue
+            job = pickle.loads(task_r.recv_bytes())
         except (EOFError, OSError):
             return
         if job is None:

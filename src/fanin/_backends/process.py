@@ -52,6 +52,7 @@ from .._worker.reporter import Reporter
 from .base import FAIL_FAST, BackendConfig, JobSpec, Statistics
 from .child import INIT_FAILED
 from .queues import QueueReporters, release_queue
+from .taskpipe import TaskWriter
 from .workerproc import (
     KILL_GRACE,
     Launched,
@@ -105,13 +106,13 @@ class _Job:
 class _Worker:
     """One worker process as the scheduler sees it."""
 
-    __slots__ = ("proc", "task_q", "report_q", "cancel_w", "inflight", "by_task", "dead",
+    __slots__ = ("proc", "tasks", "report_q", "cancel_w", "inflight", "by_task", "dead",
                  "reaped", "last_done", "between", "sent", "stopped_by_hub", "sentinel",
                  "incoming")
 
-    def __init__(self, proc: Any, task_q: Any, report_q: Any, cancel_w: Any) -> None:
+    def __init__(self, proc: Any, tasks: TaskWriter, report_q: Any, cancel_w: Any) -> None:
         self.proc = proc
-        self.task_q = task_q
+        self.tasks = tasks
         self.report_q = report_q
         self.cancel_w = cancel_w
         self.inflight: dict[int, _Job] = {}
@@ -267,7 +268,7 @@ class ProcessBackend:
                     _stop(w)
                 else:
                     try:
-                        w.task_q.put(None)
+                        w.tasks.put(None)
                     except (OSError, ValueError):
                         _stop(w)
 
@@ -307,8 +308,8 @@ class ProcessBackend:
 
     def _wire(self, launched: Launched) -> _Worker:
         """Keep only our ends of a started worker's queues and watch it from the pump."""
-        proc, task_q, report_q, cancel_w = keep_our_ends(launched)
-        w = _Worker(proc, task_q, report_q, cancel_w)
+        proc, task_w, report_q, cancel_w = keep_our_ends(launched)
+        w = _Worker(proc, TaskWriter(task_w, self._pump), report_q, cancel_w)
         w.sentinel, is_pidfd = death_fd(self._ctx, proc)
         if is_pidfd:
             self._pidfds.append(w.sentinel)
@@ -371,8 +372,8 @@ class ProcessBackend:
                 w.by_task[job.task_id] = job
                 w.sent += 1
                 job.sent_at = time.monotonic()
-                w.task_q.put((job.id, payload, job.task_id, job.description, job.total,
-                              job.attempt))
+                w.tasks.put((job.id, payload, job.task_id, job.description, job.total,
+                             job.attempt))
 
     def _cancel_group(self, group: int, reason: str) -> None:
         """Nothing more of ``group`` starts: queued jobs are cancelled; jobs a worker has
@@ -527,8 +528,7 @@ class ProcessBackend:
         self._pump.drain(w.report_q)
         self._pump.unwatch(w.report_q)
         w.dead = True
-        w.task_q.cancel_join_thread()
-        release_queue(w.task_q)
+        w.tasks.close()
         release_queue(w.report_q)  # read only here: Queue.close() alone would keep its fd
         w.cancel_w.close()
         self._workers.remove(w)

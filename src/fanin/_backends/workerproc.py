@@ -25,7 +25,8 @@ class Launched(NamedTuple):
     """A started worker process and its ends, before the pump watches it."""
 
     proc: Any
-    task_q: Any
+    task_r: Any  # the task pipe (a Connection pair; see ``taskpipe``)
+    task_w: Any
     report_q: Any
     cancel_r: Any
     cancel_w: Any
@@ -42,8 +43,9 @@ def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...],
     made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
     try:
         check_fd_headroom()
-        task_q = ctx.Queue()
-        made.append(task_q)
+        # Tasks: a plain pipe the pump writes itself (``taskpipe``), no feeder thread.
+        task_r, task_w = Pipe(duplex=False)
+        made += [task_r, task_w]
         report_q = ctx.Queue()
         made.append(report_q)
         # Withdrawals of prefetched jobs: a pipe, so a send is in the worker's reach at
@@ -51,7 +53,7 @@ def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...],
         # A pipe is the same whatever the start method (BaseContext.Pipe is this call).
         cancel_r, cancel_w = Pipe(duplex=False)
         made += [cancel_r, cancel_w]
-        args = (task_q, report_q, flush, log_level, capture_print, cancel_r, *rest)
+        args = (task_r, task_w, report_q, flush, log_level, capture_print, cancel_r, *rest)
         proc = (ctx.Process(target=worker_main, args=args, name="fanin-worker", daemon=True)
                 if foreign is None else
                 ctx.Process(target=forked_worker_main, args=(foreign, *args),
@@ -63,17 +65,17 @@ def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...],
             note(exc, f"(fanin: cannot start worker {index + 1} of {n}; "
                       f"the limit on open files is {fd_limit()})")
         raise
-    return Launched(proc, task_q, report_q, cancel_r, cancel_w)
+    return Launched(proc, task_r, task_w, report_q, cancel_r, cancel_w)
 
 
 def ends_of(launched: list[Launched]) -> tuple[Any, ...]:
     """This process's ends of started workers (after ``keep_our_ends``), which a worker
-    forked next would otherwise keep: task queue writers, report queue readers, cancel
+    forked next would otherwise keep: task pipe writers, report queue readers, cancel
     pipes, and the two pipes of each fork (its exit sentinel, and the end whose EOF
     tells the worker its parent died)."""
     ends: list[Any] = []
     for parts in launched:
-        ends += [parts.task_q._writer, parts.report_q._reader, parts.cancel_w]
+        ends += [parts.task_w, parts.report_q._reader, parts.cancel_w]
         # popen_fork keeps both pipe fds only as its finalizer's arguments (3.10-3.13).
         finalizer = getattr(getattr(parts.proc, "_popen", None), "finalizer", None)
         fds = getattr(finalizer, "_args", None)
@@ -86,13 +88,12 @@ def ends_of(launched: list[Launched]) -> tuple[Any, ...]:
 
 def keep_our_ends(launched: Launched) -> tuple[Any, Any, Any, Any]:
     """Close the worker's ends in this process: EOF on a dead worker's report queue, EPIPE
-    on its task queue. Returns ``(proc, task_q, report_q, cancel_w)``."""
-    proc, task_q, report_q, cancel_r, cancel_w = launched
+    on its task pipe. Returns ``(proc, task_w, report_q, cancel_w)``."""
+    proc, task_r, task_w, report_q, cancel_r, cancel_w = launched
     report_q._writer.close()
-    task_q._reader.close()
-    task_q._ignore_epipe = True
+    task_r.close()
     cancel_r.close()
-    return proc, task_q, report_q, cancel_w
+    return proc, task_w, report_q, cancel_w
 
 
 def death_fd(ctx: Any, proc: Any) -> tuple[int, bool]:
@@ -135,7 +136,7 @@ def abandon(launched: list[Launched]) -> None:
         if sentinel is not None and not wait([sentinel], KILL_GRACE):
             terminate(proc, signal.SIGKILL)
         proc.join()
-        release([parts.task_q, parts.report_q, parts.cancel_r, parts.cancel_w])
+        release([parts.task_r, parts.task_w, parts.report_q, parts.cancel_r, parts.cancel_w])
 
 
 def check_fd_headroom() -> None:

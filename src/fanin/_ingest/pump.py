@@ -158,10 +158,20 @@ class _Stream:
         self.large, self.filled = large, have
 
 
+class _Writable:
+    """A selector entry for a pipe the pump writes to (``taskpipe.TaskWriter``)."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+
+
 class Pump:
     def __init__(self) -> None:
         self._queues: dict[Any, tuple[_Stream, Callable[[object], None], Callable[[], None] | None]] = {}
         self._sentinels: dict[int, Callable[[], None]] = {}
+        self._writers: dict[int, _Writable] = {}  # pipes waiting to take more (EVENT_WRITE)
         self._calls: deque[Callable[[], None]] = deque()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # pump thread only
         self._timer_ids = itertools.count()
@@ -275,6 +285,19 @@ class Pump:
     def unwatch(self, q: Any) -> None:
         self._forget(q._reader)
 
+    def watch_writable(self, fd: int, on_writable: Callable[[], None]) -> None:
+        """Call ``on_writable`` (on this thread) whenever ``fd`` can take more bytes, until
+        ``unwatch_writable``."""
+        self._writers[fd] = entry = _Writable(on_writable)
+        try:
+            self._sel.register(fd, selectors.EVENT_WRITE, entry)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def unwatch_writable(self, fd: int) -> None:
+        if self._writers.pop(fd, None) is not None:
+            self._unregister(fd)
+
     def watch_sentinel(self, sentinel: int, on_exit: Callable[[], None]) -> None:
         self._sentinels[sentinel] = on_exit
         self._register(sentinel)
@@ -327,6 +350,8 @@ class Pump:
                         os.read(self._wake_r, 4096)
                     except OSError:
                         pass
+                elif type(obj) is _Writable:
+                    self._safe(obj.callback)
                 elif obj in self._queues:
                     self._read(obj, self._queues[obj], limit=READ_BUDGET)
             for obj in ready:
@@ -400,6 +425,11 @@ class Pump:
             self._register(reader)
         for sentinel in self._sentinels:
             self._register(sentinel)
+        for fd, entry in list(self._writers.items()):
+            try:
+                self._sel.register(fd, selectors.EVENT_WRITE, entry)
+            except (KeyError, ValueError, OSError):
+                self._writers.pop(fd, None)
 
     def _safe(self, fn: Callable[[], None]) -> None:
         try:
