@@ -97,6 +97,11 @@ class _Flusher:
                 if rep._channel is channel:
                     self.weak.pop(key, None)
 
+    def start(self) -> None:
+        """Start the thread now (it sleeps until a reporter registers), so that the first
+        reporter does not pay for it (a worker process calls this before its first job)."""
+        self._ensure_running()
+
     def _ensure_exit_hook(self) -> None:
         # Must run before multiprocessing.Queue closes its buffer (exitpriority 10, and
         # equal priorities run newest first) and joins its feeder (-5): ours is 20. It
