@@ -166,9 +166,11 @@ class _Server:
     def _fork_zygote(self) -> None:
         import importlib
 
-        # What multiprocessing's server would preload (the worker loop): imported here, so
-        # every worker has it from the fork; this process imports it for its pool anyway.
-        for name in self._preload_modules:
+        # What multiprocessing's server would preload (the worker loop), and the pool
+        # that is about to start: imported here, before the fork, so that the zygote and
+        # every worker have them, and this process's import does not write to pages it
+        # shares with the zygote (each such write copies a page).
+        for name in [*self._preload_modules, "fanin._backends.process"]:
             if name != "__main__":
                 try:
                     importlib.import_module(name)
