@@ -74,11 +74,12 @@ def test_first_workers_fork_from_the_hub_replacements_from_the_zygote(tmp_path: 
             return out
 
         with fanin.Hub(backend="process", workers=2, progress="off") as hub:
-            z = zygote.SERVER._forkserver_pid
+            z = zygote.SERVER.zygote_pid()
             first = sorted(hub.worker_pids)  # started with the hub, before any job
             first_parents = parents(first)
             results = hub.map(job, range(6))  # both have run jobs: past their fd closing
             shared = sorted((pipes(first[0]) & pipes(first[1])) - pipes(z))
+            z_parent = psutil.Process(z).ppid()  # before its parent is killed
             os.kill(first[0], signal.SIGKILL)
             deadline = time.monotonic() + 30
             while (len(hub.worker_pids) < 2 or first[0] in hub.worker_pids) \
@@ -86,7 +87,7 @@ def test_first_workers_fork_from_the_hub_replacements_from_the_zygote(tmp_path: 
                 time.sleep(0.02)
             replacement = [p for p in hub.worker_pids if p not in first]
             again = hub.map(job, range(4))
-            seen = {"zygote": zygote.SERVER._zygote, "z_parent": psutil.Process(z).ppid(),
+            seen = {"zygote": zygote.SERVER._zygote, "z_parent": z_parent, "first": first,
                     "first_parents": first_parents, "shared": shared,
                     "replacement_parents": parents(replacement), "z": z,
                     "same_cmd": cmd(z) == cmd(os.getpid())}
@@ -98,7 +99,9 @@ def test_first_workers_fork_from_the_hub_replacements_from_the_zygote(tmp_path: 
         print(json.dumps(seen))
     """)
     assert seen["zygote"] is True
-    assert seen["z_parent"] == seen["me"]  # our child: no new interpreter (same command line)
+    # Hatched by the first worker (a fork of the hub made before its threads): no new
+    # interpreter (same command line); it serves on after that worker was killed.
+    assert seen["z_parent"] == seen["first"][0]
     assert seen["same_cmd"] is True
     assert seen["n_first"] == 2
     assert seen["first_parents"] == [seen["me"]]  # forked by the hub itself
@@ -115,14 +118,19 @@ def test_first_workers_need_no_resource_tracker(tmp_path: Path) -> None:
     seen = _run(tmp_path, """
         with fanin.Hub(backend="process", workers=2, progress="off") as hub:
             values = [r[0] for r in hub.map(job, range(4))]
-            helpers = [cmd(c.pid) for c in psutil.Process().children()
+            helpers = [cmd(c.pid) for c in psutil.Process().children(recursive=True)
                        if c.pid not in hub.worker_pids]
-        print(json.dumps({"values": values, "helpers": helpers,
-                          "zygote_stopped": zygote.SERVER._forkserver_pid is None}))
+            z = zygote.SERVER.zygote_pid()
+            z_parent = psutil.Process(z).ppid()
+            workers = hub.worker_pids
+        print(json.dumps({"values": values, "helpers": helpers, "z_parent": z_parent,
+                          "workers": workers,
+                          "zygote_stopped": zygote.SERVER.zygote_pid() is None}))
     """)
     assert seen["values"] == list(range(4))
     assert not any("resource_tracker" in c for c in seen["helpers"]), seen
     assert len(seen["helpers"]) == 1  # the zygote, nothing else
+    assert seen["z_parent"] in seen["workers"]  # hatched by the first worker
     assert seen["zygote_stopped"] is True  # at close
 
 
@@ -164,7 +172,7 @@ def test_a_killed_zygote_gives_way_to_multiprocessings_server(tmp_path: Path) ->
     seen = _run(tmp_path, """
         with fanin.Hub(backend="process", workers=1, progress="off") as hub:
             first = hub.map(job, range(2))
-            z = zygote.SERVER._forkserver_pid
+            z = zygote.SERVER.zygote_pid()
             os.kill(z, signal.SIGKILL)
             victim = hub.worker_pids[0]
             os.kill(victim, signal.SIGKILL)  # its replacement needs a server
@@ -187,7 +195,7 @@ def test_a_program_forked_child_does_not_use_the_parents_zygote(tmp_path: Path) 
     seen = _run(tmp_path, """
         with fanin.Hub(backend="process", workers=1, progress="off") as hub:
             hub.map(job, range(1))
-            parent_z = zygote.SERVER._forkserver_pid
+            parent_z = zygote.SERVER.zygote_pid()
             r, w = os.pipe()
             pid = os.fork()
             if pid == 0:
@@ -242,13 +250,13 @@ def test_a_zygote_that_cannot_start_falls_back_and_keeps_the_count(tmp_path: Pat
         def no_fds(self):
             raise OSError(24, "Too many open files")
 
-        real = zygote._Server._fork_zygote
-        zygote._Server._fork_zygote = no_fds
+        real = zygote._Server._plan_zygote
+        zygote._Server._plan_zygote = no_fds
         with fanin.Hub(backend="process", workers=1, progress="off") as hub:
             first = [v[0] for v in hub.map(job, range(2))]
             server = [cmd(p) for p in parents(hub.worker_pids)]
         users_after = zygote.SERVER._users
-        zygote._Server._fork_zygote = real
+        zygote._Server._plan_zygote = real
         with fanin.Hub(backend="process", workers=1, progress="off") as hub:
             second = [v[0] for v in hub.map(job, range(2))]
         print(json.dumps({"first": first, "server": server, "users_after": users_after,

@@ -201,10 +201,21 @@ class ProcessBackend:
             return []
         ctx = multiprocessing.get_context("fork")
         launched: list[Launched] = []
+        server = zygote.SERVER
+        hatch = server.take_hatch()  # the first worker forks the zygote, not this process
         try:
             for i in range(self._n):
                 foreign = self._pump.fds() + ends_of(launched)
-                parts = launch(ctx, i, self._n, self._options(), foreign=foreign)
+                if i == 0 and hatch is not None:
+                    forked = False
+                    try:
+                        parts = launch(ctx, i, self._n, self._options(), foreign=foreign,
+                                       hatch=hatch)
+                        forked = True
+                    finally:  # our copies of the zygote's ends go before the next fork
+                        server.hatched(forked)
+                else:
+                    parts = launch(ctx, i, self._n, self._options(), foreign=foreign)
                 keep_our_ends(parts)  # before the next fork: it must not copy these
                 launched.append(parts)
         except BaseException:

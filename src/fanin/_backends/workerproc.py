@@ -33,12 +33,14 @@ class Launched(NamedTuple):
 
 
 def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...],
-           foreign: tuple[Any, ...] | None = None) -> Launched:
+           foreign: tuple[Any, ...] | None = None,
+           hatch: tuple[int, int, int] | None = None) -> Launched:
     """Start worker ``index`` of ``n`` (its queues and cancel pipe first); not yet watched.
     ``options`` are ``worker_main``'s arguments after the queues and the cancel pipe:
     flush interval, log level, capture print, initializer, initargs, max tasks, hub pid,
     redirect stderr. ``foreign``: for a fork, what the child closes first (``ends_of``
-    the workers started before it)."""
+    the workers started before it); ``hatch``: the zygote's ends, for the first worker
+    to fork it (``zygote.hatch``)."""
     flush, log_level, capture_print, *rest = options
     made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
     try:
@@ -56,7 +58,7 @@ def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...],
         args = (task_r, task_w, report_q, flush, log_level, capture_print, cancel_r, *rest)
         proc = (ctx.Process(target=worker_main, args=args, name="fanin-worker", daemon=True)
                 if foreign is None else
-                ctx.Process(target=forked_worker_main, args=(foreign, *args),
+                ctx.Process(target=forked_worker_main, args=(foreign, hatch, *args),
                             name="fanin-worker", daemon=True))
         proc.start()
     except BaseException as exc:

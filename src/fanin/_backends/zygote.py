@@ -45,6 +45,7 @@ from typing import Any
 _util: Any = util
 
 STOP_GRACE = 2.0  # seconds the zygote gets to exit after its last client went, then SIGKILL
+PID_WAIT = 5.0  # seconds to wait for the hatching worker to tell the zygote's pid
 
 
 def single_threaded() -> bool:
@@ -80,6 +81,8 @@ class _Server:
         self._forkserver_pid: int | None = None
         self._forkserver_alive_fd: int | None = None
         self._forkserver_address: Any = None
+        self._pid_r: int | None = None  # where the hatching worker writes the zygote's pid
+        self._hatch: tuple[int, int, int] | None = None  # the zygote's ends, until hatched
         self._preload_modules = ["fanin._backends.child"]
         self._users = 0  # open hubs that asked for it
         self._zygote = False  # _forkserver_pid is a zygote of ours (else the stdlib's server)
@@ -99,28 +102,54 @@ class _Server:
         self._preload_modules = module_names
 
     def acquire(self) -> bool:
-        """A hub starts: fork a zygote if none runs and this process is single-threaded.
-        True when a server (either kind) is running afterwards."""
+        """A hub starts: plan a zygote if none runs and this process is single-threaded.
+        True when a server (either kind) is running, or planned, afterwards."""
         with self._lock:
             self._users += 1
-            if self._forkserver_pid is not None and _alive(self._forkserver_pid):
-                return True
+            if self.is_zygote():
+                pid = self._read_pid()
+                if pid is not None and _exists(pid):
+                    return True
+            elif self._forkserver_pid is not None:
+                return True  # multiprocessing's server, started for an earlier hub
             self._forget()
             if not single_threaded():
                 return False
             try:
-                self._fork_zygote()
+                self._plan_zygote()
             except Exception:  # noqa: BLE001 - e.g. no fds left: multiprocessing's server then
                 self._forget()
                 return False
             except BaseException:  # Ctrl-C: this hub never got a release to call
+                self._forget()
                 self._users -= 1
                 raise
             return True
 
     def is_zygote(self) -> bool:
-        """A zygote of ours is (believed) running."""
-        return self._zygote and self._forkserver_pid is not None
+        """A zygote of ours is (believed) running, or about to be hatched."""
+        return self._zygote and (self._forkserver_pid is not None or self._pid_r is not None)
+
+    def zygote_pid(self) -> int | None:
+        """The zygote's pid (read from its hatching worker the first time it is asked)."""
+        with self._lock:
+            return self._read_pid() if self._zygote else None
+
+    def take_hatch(self) -> tuple[int, int, int] | None:
+        """For the pool's first worker: the zygote's listening socket, the read end of
+        its "alive" pipe and where to write its pid (``hatch``). None when there is no
+        zygote to hatch. ``hatched`` must follow, once that worker is forked (or not)."""
+        return self._hatch
+
+    def hatched(self, forked: bool) -> None:
+        """The first worker was forked with the zygote's ends (it hatches the zygote and
+        writes its pid), or its fork failed (then there is no zygote)."""
+        hatch, self._hatch = self._hatch, None
+        if hatch is not None:
+            _close_all(hatch)
+        if not forked:
+            with self._lock:
+                self._forget()
 
     def release(self) -> Callable[[], None]:
         """A hub is closing and will start no worker: the last one lets the zygote go (a
@@ -129,47 +158,79 @@ class _Server:
         (after its last worker), in parallel with the rest of ``close``."""
         with self._lock:
             self._users = max(0, self._users - 1)
-            if self._users or not self._zygote or self._forkserver_pid is None:
+            if self._users or not self.is_zygote():
                 return _nothing
-            pid, alive_w = self._forkserver_pid, self._forkserver_alive_fd
-            self._forkserver_pid = self._forkserver_alive_fd = None
-            self._forkserver_address = None
-            self._zygote = False
+            pid = self._read_pid()
+            alive_w = self._forkserver_alive_fd
+            self._forkserver_alive_fd = None
+            self._forget()
         if alive_w is not None:  # its EOF tells the zygote to exit (once its workers have)
             try:
                 os.close(alive_w)
             except OSError:
                 pass
-        return lambda: _reap_zygote(pid)
+        return (lambda: _reap_zygote(pid)) if pid is not None else _nothing
 
     def ensure_running(self) -> None:
         """The stdlib's, after noticing a zygote that died (then its usual server starts)."""
         self.client().ensure_running()
 
     def forget_dead_zygote(self) -> None:
-        """A zygote of ours that died is forgotten: the stdlib's server starts in its place."""
+        """A zygote of ours that died (or never hatched) is forgotten: the stdlib's server
+        starts in its place."""
         with self._lock:
-            if self._zygote and self._forkserver_pid is not None \
-                    and not _alive(self._forkserver_pid):
-                self._forget()
+            if self._zygote:
+                pid = self._read_pid()
+                if pid is None or not _exists(pid):
+                    self._forget()
 
-    def _forget(self) -> None:
-        if self._forkserver_alive_fd is not None:
+    def _read_pid(self, timeout: float = PID_WAIT) -> int | None:
+        """Caller holds the lock. The hatching worker writes the zygote's pid at its very
+        start; EOF without one means it never hatched (that worker died first, or its
+        fork failed)."""
+        if self._hatch is not None:  # asked before any worker hatched it: none will now
+            hatch, self._hatch = self._hatch, None
+            _close_all(hatch)
+        if self._forkserver_pid is None and self._pid_r is not None:
+            r, self._pid_r = self._pid_r, None
+            data = b""
             try:
-                os.close(self._forkserver_alive_fd)
+                if select.select([r], [], [], timeout)[0]:
+                    data = os.read(r, 32)
             except OSError:
                 pass
-        self._forkserver_pid = self._forkserver_alive_fd = None
+            finally:
+                os.close(r)
+            try:
+                self._forkserver_pid = int(data) if data else None
+            except ValueError:
+                self._forkserver_pid = None
+        return self._forkserver_pid
+
+    def _forget(self) -> None:
+        if self._hatch is not None:
+            hatch, self._hatch = self._hatch, None
+            _close_all(hatch)
+        for fd in (self._forkserver_alive_fd, self._pid_r):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._forkserver_pid = self._forkserver_alive_fd = self._pid_r = None
         self._forkserver_address = None
         self._zygote = False
 
-    def _fork_zygote(self) -> None:
+    def _plan_zygote(self) -> None:
+        """Everything a zygote needs but the fork: the pool's first worker forks it
+        (``hatch``), at its own start, while it is still single-threaded, so that this
+        process pays neither that fork nor the copies of the pages it then writes (~4.7
+        ms of a short run's wall here, issue 13)."""
         import importlib
 
         # What multiprocessing's server would preload (the worker loop), and the pool
-        # that is about to start: imported here, before the fork, so that the zygote and
-        # every worker have them, and this process's import does not write to pages it
-        # shares with the zygote (each such write copies a page).
+        # that is about to start: imported here, before the first worker's fork, so that
+        # the zygote and every worker have them.
         for name in [*self._preload_modules, "fanin._backends.process"]:
             if name != "__main__":
                 try:
@@ -180,25 +241,62 @@ class _Server:
         # No resource tracker is started here: the first workers are plain forks whose
         # queues need none (``ProcessBackend._fork_first_workers``); the first queue of a
         # replacement starts multiprocessing's own, as it would have without the zygote.
-        with socket.socket(socket.AF_UNIX) as listener:
-            address = _address()
-            listener.bind(address)
-            listener.listen()
-            # Every client (this process, each worker) holds the write end: when all have
-            # gone, the zygote reads EOF and exits, as multiprocessing's server does.
-            fd = listener.fileno()
-            pid, alive_w = _fork_with_pipe(lambda r, w: _zygote_main(fd, r, w))
+        made: list[Any] = []
+        try:
+            with socket.socket(socket.AF_UNIX) as listener:
+                address = _address()
+                listener.bind(address)
+                listener.listen()
+                # A plain fd from here on: a socket object would close it when collected
+                # (in the first worker, before it hatches the zygote).
+                listener_fd = listener.detach()
+            made.append(listener_fd)
+            # Every client (this process, each worker of the zygote's) holds the write
+            # end: when all have gone, the zygote reads EOF and exits, as
+            # multiprocessing's server does.
+            alive_r, alive_w = os.pipe()
+            made += [alive_r, alive_w]
+            pid_r, pid_w = os.pipe()
+            made += [pid_r, pid_w]
+        except BaseException:
+            _close_all(made)
+            raise
+        self._hatch = (listener_fd, alive_r, pid_w)
+        self._pid_r = pid_r
         self._forkserver_address = address
         self._forkserver_alive_fd = alive_w
-        self._forkserver_pid = pid
+        self._forkserver_pid = None
         self._zygote = True
 
     def after_fork_in_child(self) -> None:
         """In any child forked from this process (the zygote, a worker, a program's own
-        fork): this server is the parent's, not the child's."""
+        fork): this server is the parent's, not the child's. (The first worker gets the
+        zygote's ends as arguments, not from here.)"""
         self._lock = threading.Lock()
         self._users = 0
+        self._hatch = None
         self._forget()
+
+
+def hatch(listener_fd: int, alive_r: int, pid_w: int, own: list[int]) -> None:
+    """In the pool's first worker, first thing (single-threaded, the hub's state): fork
+    the zygote and tell the hub its pid. ``own`` are this worker's own pipes, which the
+    zygote must not keep (the hub would never see EOF on them)."""
+    try:
+        pid = _fork_child(lambda: _zygote_main(listener_fd, alive_r, own))
+        os.write(pid_w, str(pid).encode())
+    except Exception:  # noqa: BLE001 - no zygote: the hub reads EOF, uses the stdlib's server
+        pass
+    finally:
+        _close_all([listener_fd, alive_r, pid_w])
+
+
+def _close_all(things: Any) -> None:
+    for thing in things:
+        try:
+            thing.close() if hasattr(thing, "close") else os.close(thing)
+        except OSError:
+            pass
 
 
 def _address() -> str:
@@ -207,23 +305,15 @@ def _address() -> str:
     return f"\0fanin-zygote-{os.getpid()}-{os.urandom(8).hex()}"
 
 
-def _fork_with_pipe(child: Callable[[int, int], None]) -> tuple[int, int]:
-    """Fork a helper that runs ``child(r, w)`` (it must end in ``os._exit``) with a new
-    pipe; returns its pid and the write end, the parent's copy of the read end closed."""
-    r, w = os.pipe()
-    try:
-        _util._flush_std_streams()  # else a child repeats what they buffered
-        with _interrupts_held():  # the child ignores them once its loop starts
-            pid = os.fork()
-            if pid == 0:
-                child(r, w)
-                os._exit(1)  # not reached: child exits itself
-    except BaseException:
-        os.close(r)
-        os.close(w)
-        raise
-    os.close(r)
-    return pid, w
+def _fork_child(child: Callable[[], None]) -> int:
+    """Fork a helper that runs ``child()`` (it must end in ``os._exit``); its pid."""
+    _util._flush_std_streams()  # else a child repeats what they buffered
+    with _interrupts_held():  # the child ignores them once its loop starts
+        pid = os.fork()
+        if pid == 0:
+            child()
+            os._exit(1)  # not reached: child exits itself
+    return pid
 
 
 _HELD = {signal.SIGINT, signal.SIGTERM}
@@ -241,11 +331,12 @@ def _interrupts_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
 
 
-def _zygote_main(listener_fd: int, alive_r: int, alive_w: int) -> None:
-    """The zygote: multiprocessing's fork server loop, in a fork of a single-threaded hub."""
+def _zygote_main(listener_fd: int, alive_r: int, own: list[int]) -> None:
+    """The zygote: multiprocessing's fork server loop, in a fork of the pool's first
+    worker made before that worker ran anything (the hub's state at ``Hub.start``)."""
     code = 0
     try:
-        os.close(alive_w)  # its own copy would keep it alive for ever
+        _close_all(own)  # the worker's pipes: the hub must see EOF when that worker dies
         import gc
 
         gc.freeze()  # the copy of the hub's heap stays shared with it, and with each worker
@@ -302,10 +393,12 @@ def _name_zygote() -> None:
     os.register_at_fork(after_in_child=restore)
 
 
-def _alive(pid: int) -> bool:
+def _exists(pid: int) -> bool:
+    """``pid`` runs (and is no zombie): the zygote is a child of the first worker, not ours."""
     try:
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
         return False
 
 
@@ -314,18 +407,19 @@ def _nothing() -> None:
 
 
 def _reap_zygote(pid: int) -> None:
-    """Wait for the zygote let go by ``release``. A worker that outlives the hub
+    """Wait for the zygote let go by ``release`` to exit (its parent, the first worker,
+    or init once that worker has gone, reaps it). A worker that outlives the hub
     (abandoned) must not keep it: SIGKILL after the grace."""
     deadline = time.monotonic() + STOP_GRACE
     exited = _exit_waiter(pid)
     try:
-        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        while _exists(pid):
             if time.monotonic() >= deadline:
                 os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+                exited(1.0)
                 break
             exited(deadline - time.monotonic())
-    except (ChildProcessError, ProcessLookupError):
+    except ProcessLookupError:
         pass
     finally:
         exited(None)

@@ -48,6 +48,8 @@ class Client(_ForkServer):  # type: ignore[misc]
         # ``connect_to_new_process`` calls this first: a dead zygote is forgotten here,
         # so the stdlib's code starts its server, which is then not taken for a zygote.
         self._state.forget_dead_zygote()
+        if self._state.is_zygote():
+            return  # not a child of ours: the stdlib's check (waitpid) is not for it
         super().ensure_running()
 
 
