@@ -3,13 +3,14 @@
 Runs in: the caller (``Hub.start``) and, for multiprocessing's own server, one short-lived
 helper thread.
 
-Why: a process hub's first pool waits for its fork server. fanin's default context forks
-one from the hub itself here (``zygote.py``), before the hub starts any thread, when the
-process is single-threaded; otherwise (other threads, ``start_method="forkserver"``)
-multiprocessing's server, a new Python that imports the worker loop (~100 ms in a fresh
-interpreter here), is asked for on a helper thread, so that its boot overlaps the
-collector's, renderer's and view's start, and no worker starts before the first job. With a
-zygote, the pool forks its first workers itself, also before any thread (``pool_forks_now``).
+Why: a process hub's first pool waits for its fork server. fanin's default context readies
+one here (``zygote.py``: its socket and pipes; the pool's first worker forks it), before
+the hub starts any thread, when the process is single-threaded; otherwise (other threads,
+``start_method="forkserver"``) multiprocessing's server, a new Python that imports the
+worker loop (~100 ms in a fresh interpreter here), is asked for on a helper thread, so
+that its boot overlaps the collector's, renderer's and view's start, and no worker starts
+before the first job. With a zygote, the pool forks its first workers itself, also before
+any thread (``pool_forks_now``).
 Also here: a forked child forgets its parent's fork server.
 """
 
@@ -28,8 +29,9 @@ def warm_up(backend: str, mp_context: Any) -> Callable[[], Callable[[], None]]:
     lets it go), which returns what ``close`` calls last, once the pool has stopped (it
     reaps the zygote).
 
-    fanin's default context (``zygote.CONTEXT``) forks its zygote here, synchronously (a
-    fork takes ~1-3 ms), before the hub starts any thread; when this process is not
+    fanin's default context (``zygote.CONTEXT``) readies its zygote here, synchronously,
+    before the hub starts any thread (the first worker, forked next, forks it); when this
+    process is not
     single-threaded it falls back to multiprocessing's server, started in the background."""
     if backend != "process" or getattr(mp_context, "get_start_method", None) is None:
         return no_server
