@@ -26,9 +26,10 @@ def _live_children() -> set[int]:
             continue
         # multiprocessing's long-lived helpers; the workers a fork server forked share its
         # command line, so only the server itself (our child) is skipped.
-        server = "forkserver" in cmd or p.name() == "fanin-zygote"
+        # (fanin's zygote is its first worker's child; the workers it forks are renamed.)
+        server = "forkserver" in cmd and p.ppid() == os.getpid()
         tracker = "resource_tracker" in cmd
-        if tracker or (server and p.ppid() == os.getpid()):
+        if tracker or server or p.name() == "fanin-zygote":
             continue
         out.add(p.pid)
     return out

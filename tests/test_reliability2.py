@@ -81,9 +81,10 @@ def live_children():
             continue
         # The fork server and the resource tracker are not workers (and outlive a hub by
         # design); the workers a fork server forked share its command line, so they count.
-        server = "forkserver" in cmd or p.name() == "fanin-zygote"
+        # (fanin's zygote is its first worker's child; the workers it forks are renamed.)
+        server = "forkserver" in cmd and p.ppid() == os.getpid()
         tracker = "resource_tracker" in cmd
-        if tracker or (server and p.ppid() == os.getpid()):
+        if tracker or server or p.name() == "fanin-zygote":
             continue
         out.append(p.pid)
     return out
@@ -469,13 +470,14 @@ def demo_workers(s: Script) -> list[psutil.Process]:
         try:
             cmd = " ".join(p.cmdline())
             ppid = p.ppid()
-            server = "forkserver" in cmd or p.name() == "fanin-zygote"
+            zygote = p.name() == "fanin-zygote"  # a child of the first worker
+            server = zygote or ("forkserver" in cmd and ppid == s.pid)
         except psutil.Error:
             continue
         # Not the fork server itself (a child of the program), but the workers it forked:
         # they share its command line (the zygote's is the program's; its name tells).
         tracker = "resource_tracker" in cmd
-        if not tracker and not (server and ppid == s.pid):
+        if not tracker and not server:
             out.append(p)
     return out
 
