@@ -154,29 +154,26 @@ def _start_senders(report_q: Any) -> None:
             report_q._start_thread()
 
 
-def forked_worker_main(foreign: tuple[Any, ...], hatch: tuple[int, int, int] | None,
+def forked_worker_main(foreign: tuple[Any, ...], hatch: tuple[Any, ...] | None,
                        *args: Any) -> None:
     """``worker_main`` in a worker forked by the hub itself (the first workers of a pool,
     ``ProcessBackend.start``): first close the hub's ends of the workers forked before
-    this one, which a fork copies; the first of them then forks the zygote (``hatch``).
-    Held here, a dead sibling's queues would never read
-    EOF, and the hub's death would not reach that sibling."""
+    this one, which a fork copies. Held here, a dead sibling's queues would never read
+    EOF, and the hub's death would not reach that sibling. The first of them then forks
+    the zygote (``hatch``: its socket, "alive" pipe, pid pipe, and our own pipes)."""
     for end in foreign:
         try:
             end.close() if hasattr(end, "close") else os.close(end)
         except OSError:
             pass
-    if hatch is not None:  # the pool's first worker: the zygote is forked from here, now
+    if hatch is not None:
         from .zygote import hatch as hatch_zygote
 
-        task_r, task_w, report_q, *_ = args
-        cancel_r = args[6]
-        own = [task_r.fileno(), task_w.fileno(), report_q._reader.fileno(),
-               report_q._writer.fileno(), cancel_r.fileno()]
+        listener_fd, alive_r, pid_w, own = hatch
+        # multiprocessing's pipe from our parent, made at our fork: ours too.
         sentinel = getattr(multiprocessing.current_process(), "_parent_sentinel", None)
-        if isinstance(sentinel, int):
-            own.append(sentinel)
-        hatch_zygote(*hatch, own)
+        hatch_zygote(listener_fd, alive_r, pid_w,
+                     [*own, sentinel] if isinstance(sentinel, int) else own)
     worker_main(*args)
 
 

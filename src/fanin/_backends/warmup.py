@@ -31,8 +31,8 @@ def warm_up(backend: str, mp_context: Any) -> Callable[[], Callable[[], None]]:
 
     fanin's default context (``zygote.CONTEXT``) readies its zygote here, synchronously,
     before the hub starts any thread (the first worker, forked next, forks it); when this
-    process is not
-    single-threaded it falls back to multiprocessing's server, started in the background."""
+    process is not single-threaded it falls back to multiprocessing's server, started in
+    the background."""
     if backend != "process" or getattr(mp_context, "get_start_method", None) is None:
         return no_server
     if mp_context.get_start_method() != "forkserver":

@@ -34,13 +34,13 @@ class Launched(NamedTuple):
 
 def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...],
            foreign: tuple[Any, ...] | None = None,
-           hatch: tuple[int, int, int] | None = None) -> Launched:
+           hatch: tuple[Any, ...] | None = None) -> Launched:
     """Start worker ``index`` of ``n`` (its queues and cancel pipe first); not yet watched.
     ``options`` are ``worker_main``'s arguments after the queues and the cancel pipe:
     flush interval, log level, capture print, initializer, initargs, max tasks, hub pid,
     redirect stderr. ``foreign``: for a fork, what the child closes first (``ends_of``
     the workers started before it); ``hatch``: the zygote's ends, for the first worker
-    to fork it (``zygote.hatch``)."""
+    to fork it (``zygote.hatch``), to which the worker's own pipes are added here."""
     flush, log_level, capture_print, *rest = options
     made: list[Any] = []  # what to release if this start fails half-way (e.g. no fds)
     try:
@@ -56,6 +56,9 @@ def launch(ctx: Any, index: int, n: int, options: tuple[Any, ...],
         cancel_r, cancel_w = Pipe(duplex=False)
         made += [cancel_r, cancel_w]
         args = (task_r, task_w, report_q, flush, log_level, capture_print, cancel_r, *rest)
+        if hatch is not None:  # the zygote, that child's child, must not keep its pipes
+            hatch = (*hatch, [task_r.fileno(), task_w.fileno(), report_q._reader.fileno(),
+                              report_q._writer.fileno(), cancel_r.fileno()])
         proc = (ctx.Process(target=worker_main, args=args, name="fanin-worker", daemon=True)
                 if foreign is None else
                 ctx.Process(target=forked_worker_main, args=(foreign, hatch, *args),

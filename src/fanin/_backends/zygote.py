@@ -148,12 +148,16 @@ class _Server:
     def hatched(self, forked: bool) -> None:
         """The first worker was forked with the zygote's ends (it hatches the zygote and
         writes its pid), or its fork failed (then there is no zygote)."""
-        hatch, self._hatch = self._hatch, None
-        if hatch is not None:
-            _close_all(hatch)
+        self._drop_hatch()
         if not forked:
             with self._lock:
                 self._forget()
+
+    def _drop_hatch(self) -> None:
+        """Close this process's copies of the zygote's ends (no worker will take them)."""
+        hatch, self._hatch = self._hatch, None
+        if hatch is not None:
+            _close_all(hatch)
 
     def release(self) -> Callable[[], None]:
         """A hub is closing and will start no worker: the last one lets the zygote go (a
@@ -165,14 +169,7 @@ class _Server:
             if self._users or not self.is_zygote():
                 return _nothing
             pid = self._read_pid()
-            alive_w = self._forkserver_alive_fd
-            self._forkserver_alive_fd = None
-            self._forget()
-        if alive_w is not None:  # its EOF tells the zygote to exit (once its workers have)
-            try:
-                os.close(alive_w)
-            except OSError:
-                pass
+            self._forget()  # closes the "alive" end: its EOF tells the zygote to exit
         return (lambda: _reap_zygote(pid)) if pid is not None else _nothing
 
     def ensure_running(self) -> None:
@@ -192,9 +189,7 @@ class _Server:
         """Caller holds the lock. The hatching worker writes the zygote's pid at its very
         start; EOF without one means it never hatched (that worker died first, or its
         fork failed)."""
-        if self._hatch is not None:  # asked before any worker hatched it: none will now
-            hatch, self._hatch = self._hatch, None
-            _close_all(hatch)
+        self._drop_hatch()  # asked before any worker hatched it: none will now
         if self._forkserver_pid is None and self._pid_r is not None:
             r, self._pid_r = self._pid_r, None
             data = b""
@@ -212,15 +207,8 @@ class _Server:
         return self._forkserver_pid
 
     def _forget(self) -> None:
-        if self._hatch is not None:
-            hatch, self._hatch = self._hatch, None
-            _close_all(hatch)
-        for fd in (self._forkserver_alive_fd, self._pid_r):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        self._drop_hatch()
+        _close_all(fd for fd in (self._forkserver_alive_fd, self._pid_r) if fd is not None)
         self._forkserver_pid = self._forkserver_alive_fd = self._pid_r = None
         self._forkserver_address = None
         self._zygote = False
