@@ -289,10 +289,7 @@ class Pump:
         """Call ``on_writable`` (on this thread) whenever ``fd`` can take more bytes, until
         ``unwatch_writable``."""
         self._writers[fd] = entry = _Writable(on_writable)
-        try:
-            self._sel.register(fd, selectors.EVENT_WRITE, entry)
-        except (KeyError, ValueError, OSError):
-            pass
+        self._register(fd, selectors.EVENT_WRITE, entry)
 
     def unwatch_writable(self, fd: int) -> None:
         if self._writers.pop(fd, None) is not None:
@@ -305,11 +302,12 @@ class Pump:
     # One persistent selector, changed only when the watched set changes. Measured:
     # multiprocessing.connection.wait() builds and fills a new selector on every wake-up,
     # ~80 us over 65 fds (64 workers), against ~1.3 us for a kept epoll set.
-    def _register(self, obj: Any) -> None:
+    def _register(self, obj: Any, events: int = selectors.EVENT_READ, data: Any = None) -> bool:
         try:
-            self._sel.register(obj, selectors.EVENT_READ, obj)
+            self._sel.register(obj, events, obj if data is None else data)
         except (KeyError, ValueError, OSError):
-            pass
+            return False
+        return True
 
     def _unregister(self, obj: Any) -> None:
         try:
@@ -426,9 +424,7 @@ class Pump:
         for sentinel in self._sentinels:
             self._register(sentinel)
         for fd, entry in list(self._writers.items()):
-            try:
-                self._sel.register(fd, selectors.EVENT_WRITE, entry)
-            except (KeyError, ValueError, OSError):
+            if not self._register(fd, selectors.EVENT_WRITE, entry):
                 self._writers.pop(fd, None)
 
     def _safe(self, fn: Callable[[], None]) -> None:

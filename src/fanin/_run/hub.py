@@ -126,8 +126,8 @@ class Hub(Reads, Calls):
                 # address fails here, in a sentence, and the header can show its size.
                 self._ensure_backend()
             # The view first (it starts no thread): its imports then happen before the
-            # forks below, not in pages the zygote shares (each write after a fork copies a
-            # page: the zygote forked first cost a short run ~4.7 ms of wall, issue 13).
+            # forks below, not in pages the forked children share (each write after a fork
+            # copies a page, issue 13).
             self._pipeline.prepare()
             # Before any thread of ours starts: the zygote forks only a single-threaded
             # process, and so does a process pool that forks its first workers itself.
